@@ -1,0 +1,64 @@
+"""Reach a named layer of any ``nn.Module`` and capture what it outputs.
+
+Shared by the DDR encoder (features at one layer), the analysis tools (features at any layer) and FAIG.
+Layer names are those of ``model.named_modules()``, e.g. ``body.15`` or ``body.3.rdb2.conv1``.
+"""
+import contextlib
+
+import torch
+
+from ddrsr.errors import DDRSRError, closest
+
+
+def get_layer(model, name):
+    """The submodule called ``name``; a DDRSRError lists close matches when there is none."""
+    modules = dict(model.named_modules())
+    if name in modules and name != '':
+        return modules[name]
+    names = [n for n in modules if n]
+    hints = closest(name, names, 5)
+    hint = f' Did you mean: {", ".join(hints)}?' if hints else ''
+    sample = ', '.join(names[:12]) + (', ...' if len(names) > 12 else '')
+    raise DDRSRError(f'{type(model).__name__} has no layer {name!r}.{hint} Layers include: {sample}')
+
+
+class _StopForward(Exception):
+    """Raised by a hook to skip the rest of a forward pass once the wanted layer has run."""
+
+
+@contextlib.contextmanager
+def capture_layer_output(model, name, stop=False):
+    """Record the output of layer ``name`` during forward passes run inside the ``with`` block.
+
+    Yields a dict whose ``'output'`` entry holds the most recent output tensor. With ``stop=True`` the
+    hook raises :class:`_StopForward` so the layers after ``name`` never run; call the model through
+    :func:`run_until` in that case. Early exit is turned off while tracing or exporting, where the
+    graph must be recorded whole (dead layers are then removed by the exporter's dead-code pass).
+    """
+    layer = get_layer(model, name)
+    store = {}
+    can_stop = stop and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                             or torch.compiler.is_compiling())
+
+    def hook(_module, _inputs, output):
+        store['output'] = output[0] if isinstance(output, (tuple, list)) else output
+        if can_stop:
+            raise _StopForward
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+def run_until(model, name, *inputs):
+    """Run ``model(*inputs)`` only as far as layer ``name`` and return that layer's output."""
+    with capture_layer_output(model, name, stop=True) as store:
+        try:
+            model(*inputs)
+        except _StopForward:
+            pass
+    if 'output' not in store:
+        raise DDRSRError(f'layer {name!r} of {type(model).__name__} did not run during the forward pass')
+    return store['output']

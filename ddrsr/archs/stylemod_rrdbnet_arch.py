@@ -1,0 +1,87 @@
+"""RRDBNet whose every RRDB block is modulated by a DDR embedding (StyleMod)."""
+import torch.nn.functional as F
+from torch import nn
+
+from basicsr.archs.arch_util import pixel_unshuffle
+from basicsr.archs.rrdbnet_arch import RRDBNet
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from .ddr_encoder_arch import DDREncoder
+
+
+@ARCH_REGISTRY.register()
+class StyleMod(nn.Module):
+    """Per-channel affine modulation from an embedding: ``y = x * (1 + gamma(e)) + beta(e)``.
+
+    gamma and beta are linear maps initialised to zero, so a fresh StyleMod is the identity.
+
+    Shapes: ``x (B, C, H, W)``, ``e (B, D) -> (B, C, H, W)``.
+    """
+
+    def __init__(self, embed_dim, num_feat):
+        super().__init__()
+        self.to_gamma = nn.Linear(embed_dim, num_feat)
+        self.to_beta = nn.Linear(embed_dim, num_feat)
+        for linear in (self.to_gamma, self.to_beta):
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+
+    def forward(self, x, embedding):
+        gamma = self.to_gamma(embedding)[:, :, None, None]
+        beta = self.to_beta(embedding)[:, :, None, None]
+        return x * (1 + gamma) + beta
+
+
+@ARCH_REGISTRY.register()
+class RRDBNetDDR(RRDBNet):
+    """ESRGAN's RRDBNet with a DDR encoder and a StyleMod after every RRDB block.
+
+    Parameter names of the RRDBNet part are unchanged (StyleMods live in ``style_mods``, the encoder
+    in ``encoder``), so plain RRDBNet / Real-ESRGAN checkpoints load with ``strict_load_g: false``.
+    Because StyleMod starts as the identity, a fresh RRDBNetDDR computes exactly what its RRDBNet
+    weights compute. With ``use_ddr: false`` it *is* an RRDBNet (the baseline), with the same keys.
+
+    Args:
+        num_in_ch, num_out_ch, scale, num_feat, num_block, num_grow_ch: as in ``RRDBNet``.
+        use_ddr (bool): build the encoder and StyleMods. Default: True.
+        encoder (dict): ``DDREncoder`` arguments (``generator``, ``layer``, ``embed_dim``, ...).
+
+    Shapes: ``(B, 3, H, W) -> (B, 3, H * scale, W * scale)``; ``encode``: ``(B, 3, H, W) -> (B, D)``.
+    """
+
+    def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32, use_ddr=True,
+                 encoder=None):
+        super().__init__(num_in_ch, num_out_ch, scale=scale, num_feat=num_feat, num_block=num_block,
+                         num_grow_ch=num_grow_ch)
+        self.use_ddr = use_ddr
+        if use_ddr:
+            if not encoder:
+                raise ValueError('RRDBNetDDR with use_ddr: true needs an `encoder` option '
+                                 '(generator, layer, embed_dim)')
+            self.encoder = DDREncoder(**encoder)
+            self.style_mods = nn.ModuleList(
+                StyleMod(self.encoder.embed_dim, num_feat) for _ in range(num_block))
+
+    def encode(self, lq):
+        """DDR embedding of a whole image: ``(B, 3, H, W) -> (B, D)``."""
+        return self.encoder(lq)
+
+    def forward(self, x, embedding=None):
+        """SR of ``x`` ``(B, 3, H, W)``; ``embedding`` ``(B, D)`` defaults to ``encode(x)``.
+
+        Pass a precomputed embedding when ``x`` is a tile of a larger photo: the degradation belongs to
+        the photo, so every tile must share one embedding.
+        """
+        if not self.use_ddr:
+            return super().forward(x)
+        if embedding is None:
+            embedding = self.encode(x)
+        feat = pixel_unshuffle(x, scale=4 // self.scale) if self.scale in (1, 2) else x
+        feat = self.conv_first(feat)
+        body = feat
+        for block, style_mod in zip(self.body, self.style_mods):
+            body = style_mod(block(body), embedding)
+        feat = feat + self.conv_body(body)
+        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode='nearest')))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))

@@ -1,0 +1,22 @@
+"""Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle)."""
+import torch
+
+from ddrsr.errors import DDRSRError
+
+
+def load_state_dict_file(path, param_key='params_ema'):
+    """Read a BasicSR checkpoint safely and return its state dict (``param_key``, then ``params``)."""
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError:
+        raise DDRSRError(f'weights file {path!r} not found; check the path') from None
+    except Exception as error:  # corrupted files, pickles with code, wrong formats
+        raise DDRSRError(f'cannot load weights {path!r}: {error}') from None
+    if isinstance(checkpoint, dict):
+        for key in (param_key, 'params_ema', 'params'):
+            if key in checkpoint and isinstance(checkpoint[key], dict):
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, dict) or not all(torch.is_tensor(v) for v in checkpoint.values()):
+        raise DDRSRError(f'{path!r} is not a BasicSR checkpoint ({{"params_ema": state_dict}})')
+    return {k[len('module.'):] if k.startswith('module.') else k: v.float() for k, v in checkpoint.items()}

@@ -1,0 +1,134 @@
+"""``ddrsr <subcommand>``: one entry point with argparse subparsers.
+
+Machine-readable results go to stdout as JSON; progress and messages go to stderr. Errors that users
+can fix print one ``ddrsr: error: ...`` line and exit with status 2, with no traceback.
+"""
+import argparse
+import json
+import os
+import sys
+
+from ddrsr.errors import DDRSRError
+
+
+def resolve_device(name='auto'):
+    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is a DDRSRError."""
+    import torch
+
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise DDRSRError('--device cuda was requested but no CUDA device is available; use --device cpu')
+    if name != 'cpu' and not name.startswith('cuda'):
+        raise DDRSRError(f'unknown device {name!r}; use auto, cpu or cuda')
+    return torch.device(name)
+
+
+def _add_device(parser):
+    parser.add_argument('--device', default='auto', help='auto | cpu | cuda (default: auto)')
+
+
+def _parser_with_example(subparsers, name, help_text, example):
+    return subparsers.add_parser(name, help=help_text, description=f'{help_text}\n\nexample:\n  {example}',
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+# ----------------------------------------------------------------------------------------------------
+def cmd_degrade(args):
+    """Write a degraded LQ set (one named spec) from an HR folder."""
+    import cv2
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from ddrsr.data.degradations import degrade_with_spec, parse_spec
+    from ddrsr.data.image_io import list_images, mod_crop, read_rgb, to_tensor
+    from ddrsr.inference.image_io import atomic_write_bytes
+
+    spec = parse_spec(args.spec)
+    device = resolve_device(args.device)
+    paths = list_images(args.input)
+    if os.path.abspath(args.output) == os.path.abspath(args.input):
+        raise DDRSRError('the output folder must differ from the input folder (inputs are never overwritten)')
+    os.makedirs(args.output, exist_ok=True)
+    written = []
+    for index, path in enumerate(tqdm(paths, desc=f'degrade {spec.name}', unit='img', file=sys.stderr)):
+        hr = to_tensor(mod_crop(read_rgb(path), args.scale))[None].to(device)
+        if min(hr.shape[-2:]) < args.scale:
+            raise DDRSRError(f'{path}: image is smaller than the scale {args.scale}')
+        with torch.no_grad():
+            lq = degrade_with_spec(hr, spec, args.scale, seed=args.seed + index)[0]
+        image = (lq.permute(1, 2, 0).cpu().numpy()[:, :, ::-1] * 255.0).round().astype(np.uint8)
+        name = os.path.splitext(os.path.relpath(path, args.input))[0].replace(os.sep, '_') + '.png'
+        ok, encoded = cv2.imencode('.png', image)
+        atomic_write_bytes(os.path.join(args.output, name), encoded.tobytes())
+        written.append(name)
+    return {'spec': spec.name, 'scale': args.scale, 'seed': args.seed, 'count': len(written), 'output': args.output}
+
+
+def cmd_export(args):
+    """Export a model to ONNX (one graph lq -> sr) and optionally verify it against torch."""
+    from ddrsr.export import export_onnx, verify_onnx
+    from ddrsr.zoo import load_model
+
+    device = resolve_device(args.device)
+    model = load_model(args.model, weights=args.model_path, device='cpu')
+    export_onnx(model, args.output, opset=args.opset, fp16=args.fp16)
+    result = {'model': args.model, 'output': args.output, 'opset': args.opset, 'fp16': args.fp16}
+    if args.verify:
+        result['verify'] = verify_onnx(model.to(device), args.output, device=str(device))
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------
+def build_parser():
+    from ddrsr.data.degradations import NAMED_SPECS
+    from ddrsr.zoo import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(prog='ddrsr', description='Blind SR guided by deep degradation representations.')
+    subparsers = parser.add_subparsers(dest='command', metavar='<subcommand>')
+    subparsers.required = True
+
+    degrade = _parser_with_example(subparsers, 'degrade', 'Write a degraded LQ set from an HR folder.',
+                                   'ddrsr degrade -i datasets/val_hr -o datasets/val_blur2_noise20 --spec blur2_noise20')
+    degrade.add_argument('-i', '--input', required=True, help='folder of HR images')
+    degrade.add_argument('-o', '--output', required=True, help='folder for the LQ PNGs')
+    degrade.add_argument('--spec', required=True,
+                         help=f'named degradation: {", ".join(NAMED_SPECS)}, or tokens like blur3_noise10_jpeg50')
+    degrade.add_argument('--scale', type=int, default=4, help='down-sampling factor (default: 4)')
+    degrade.add_argument('--seed', type=int, default=0, help='image i uses seed + i (default: 0)')
+    _add_device(degrade)
+    degrade.set_defaults(func=cmd_degrade)
+
+    export = _parser_with_example(subparsers, 'export', 'Export a model to ONNX: one graph, lq -> sr.',
+                                  'ddrsr export -n rrdb_ddr_bn_x4_lite -o model.onnx --verify')
+    export.add_argument('-n', '--model', default=DEFAULT_MODEL, help=f'model name (default: {DEFAULT_MODEL})')
+    export.add_argument('--model_path', help='checkpoint to use instead of the shipped weights')
+    export.add_argument('-o', '--output', required=True, help='ONNX file to write')
+    export.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 17, default: 17)')
+    export.add_argument('--fp16', action='store_true', help='store weights and compute in float16')
+    export.add_argument('--verify', action='store_true', help='compare onnxruntime with torch on two input sizes')
+    _add_device(export)
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        import ddrsr  # noqa: F401  (registries and the torchvision alias)
+        result = args.func(args)
+    except DDRSRError as error:
+        print(f'ddrsr: error: {error}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('ddrsr: interrupted', file=sys.stderr)
+        return 130
+    if result is not None:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

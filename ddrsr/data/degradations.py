@@ -1,0 +1,332 @@
+"""Batched, device-agnostic degradation synthesis with kornia.
+
+One function, :func:`degrade`, turns HR batches into LQ batches from per-sample parameters
+(:class:`DegradationParams`). The parameters come from one of two places:
+
+* :class:`RandomDegradation`: ranges from an option file's ``degradation:`` block (training).
+* :func:`parse_spec`: fixed, named evaluation settings such as ``clean``, ``blur2``, ``noise20``,
+  ``blur2_noise20`` or ``jpeg30`` (validation, ``ddrsr degrade``, analysis, benchmarks).
+
+Steps, in order: blur (``blur_stage='hr'``) → resize by 1/scale → blur (``blur_stage='lr'``, the
+paper's test sets) → Gaussian/Poisson noise → 8-bit rounding → JPEG → 8-bit rounding.
+All tensors are ``(B, 3, H, W)`` RGB in [0, 1]; randomness comes from an explicit ``torch.Generator``
+on the same device as the images.
+"""
+import math
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from kornia.enhance import jpeg_codec_differentiable
+from kornia.filters import filter2d
+
+from ddrsr.errors import DDRSRError, unknown_names_error
+
+RESIZE_MODES = ('bicubic', 'bilinear', 'area')
+BLUR_STAGES = ('lr', 'hr')
+
+
+@dataclass
+class DegradationParams:
+    """Per-sample degradation parameters for a batch of B images. All tensors have shape ``(B,)``.
+
+    A zero ``sigma_x`` means no blur, a zero ``noise_sigma`` / ``poisson_scale`` means no noise of that
+    kind, and a zero ``jpeg_quality`` means no JPEG.
+    """
+    sigma_x: torch.Tensor
+    sigma_y: torch.Tensor
+    theta: torch.Tensor
+    resize_modes: List[str]
+    noise_sigma: torch.Tensor
+    gray_noise: torch.Tensor
+    poisson_scale: torch.Tensor
+    jpeg_quality: torch.Tensor
+    kernel_size: int = 15
+    blur_stage: str = 'lr'
+
+    @property
+    def batch_size(self):
+        return len(self.resize_modes)
+
+
+def gaussian_kernels(sigma_x, sigma_y, theta, kernel_size):
+    """Anisotropic Gaussian kernels, one per sample, each summing to 1.
+
+    Args:
+        sigma_x, sigma_y (Tensor): ``(B,)`` standard deviations along the rotated axes, in pixels.
+            A sample with ``sigma_x == 0`` gets the identity (delta) kernel.
+        theta (Tensor): ``(B,)`` rotation angle in radians.
+        kernel_size (int): odd side length k.
+
+    Returns:
+        Tensor: ``(B, k, k)``.
+    """
+    if kernel_size % 2 == 0:
+        raise DDRSRError(f'blur kernel_size must be odd, got {kernel_size}')
+    device, dtype = sigma_x.device, torch.float32
+    half = kernel_size // 2
+    axis = torch.arange(-half, half + 1, device=device, dtype=dtype)
+    yy, xx = torch.meshgrid(axis, axis, indexing='ij')
+    cos, sin = torch.cos(theta.to(dtype))[:, None, None], torch.sin(theta.to(dtype))[:, None, None]
+    # Coordinates in the kernel's rotated frame; sigma clamped so that disabled samples stay finite.
+    u = cos * xx + sin * yy
+    v = -sin * xx + cos * yy
+    sx = sigma_x.to(dtype).clamp_min(1e-3)[:, None, None]
+    sy = sigma_y.to(dtype).clamp_min(1e-3)[:, None, None]
+    kernels = torch.exp(-0.5 * ((u / sx)**2 + (v / sy)**2))
+    delta = torch.zeros_like(kernels)
+    delta[:, half, half] = 1
+    kernels = torch.where((sigma_x > 0)[:, None, None], kernels, delta)
+    return kernels / kernels.sum(dim=(1, 2), keepdim=True)
+
+
+def blur(images, params):
+    """Convolve each image with its own kernel (reflect padding). ``(B, C, H, W) -> (B, C, H, W)``."""
+    if not bool((params.sigma_x > 0).any()):
+        return images
+    kernels = gaussian_kernels(params.sigma_x, params.sigma_y, params.theta, params.kernel_size)
+    return filter2d(images, kernels.to(images.dtype), border_type='reflect')
+
+
+def downsample(images, scale, modes):
+    """Resize by ``1/scale`` with a per-sample mode. ``(B, C, H, W) -> (B, C, H//scale, W//scale)``."""
+    if scale == 1:
+        return images
+    height, width = images.shape[-2] // scale, images.shape[-1] // scale
+    out = images.new_empty(images.shape[0], images.shape[1], height, width)
+    for mode in set(modes):
+        index = [i for i, m in enumerate(modes) if m == mode]
+        if mode == 'area':
+            out[index] = F.interpolate(images[index], size=(height, width), mode='area')
+        else:
+            # antialias=True makes torch's bicubic behave like MATLAB/PIL imresize when shrinking.
+            out[index] = F.interpolate(images[index], size=(height, width), mode=mode, align_corners=False,
+                                       antialias=True)
+    return out
+
+
+def add_noise(images, params, generator):
+    """Gaussian (colour or grey, sigma in 0-255 units) and Poisson noise. Shapes are preserved."""
+    batch, channels, height, width = images.shape
+    sigma = (params.noise_sigma.to(images) / 255.0)[:, None, None, None]
+    if bool((sigma > 0).any()):
+        colour = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        grey = torch.randn((batch, 1, height, width), generator=generator, device=images.device, dtype=images.dtype)
+        noise = torch.where(params.gray_noise.to(images.device)[:, None, None, None], grey.expand_as(colour), colour)
+        images = images + noise * sigma
+    scale = params.poisson_scale.to(images)[:, None, None, None]
+    if bool((scale > 0).any()):
+        # Shot noise of an 8-bit sensor: counts ~ Poisson(255 * x); ``scale`` multiplies its amplitude.
+        counts = images.clamp(0, 1) * 255.0
+        shot = torch.poisson(counts, generator=generator) / 255.0 - counts / 255.0
+        images = images + shot * scale
+    return images
+
+
+def quantize(images):
+    """Clamp to [0, 1] and round to 8-bit levels, as a saved image would be."""
+    return torch.round(images.clamp(0, 1) * 255.0) / 255.0
+
+
+def jpeg(images, quality):
+    """JPEG round trip with kornia's codec; samples with ``quality == 0`` pass through unchanged.
+
+    Args:
+        images (Tensor): ``(B, 3, H, W)`` in [0, 1], any H, W (kornia pads to a multiple of 16).
+        quality (Tensor): ``(B,)`` JPEG quality in [1, 100], 0 for "no JPEG".
+    """
+    index = torch.nonzero(quality > 0).flatten()
+    if index.numel() == 0:
+        return images
+    out = images.clone()
+    q = quality[index].to(device=images.device, dtype=images.dtype)
+    out[index] = jpeg_codec_differentiable(images[index], q)
+    return out
+
+
+def degrade(hr, params, scale, generator=None):
+    """Synthesize a low-quality batch from a high-resolution batch.
+
+    Args:
+        hr (Tensor): ``(B, 3, H, W)`` RGB in [0, 1]; H and W should be multiples of ``scale``.
+        params (DegradationParams): per-sample parameters for B images.
+        scale (int): SR scale; the output is ``(B, 3, H // scale, W // scale)``.
+        generator (torch.Generator, optional): on ``hr.device``; makes the noise reproducible.
+
+    Returns:
+        Tensor: ``(B, 3, H // scale, W // scale)`` in [0, 1], on 8-bit levels.
+    """
+    if hr.dim() != 4 or hr.shape[1] != 3:
+        raise DDRSRError(f'degrade expects a (B, 3, H, W) batch, got shape {tuple(hr.shape)}')
+    if params.batch_size != hr.shape[0]:
+        raise DDRSRError(f'{params.batch_size} degradation parameter sets for a batch of {hr.shape[0]}')
+    out = hr
+    if params.blur_stage == 'hr':
+        out = blur(out, params)
+    out = downsample(out, scale, params.resize_modes)
+    if params.blur_stage == 'lr':
+        out = blur(out, params)
+    out = add_noise(out, params, generator)
+    out = quantize(out)
+    out = jpeg(out, params.jpeg_quality)
+    return quantize(out)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Named, deterministic evaluation specs
+# ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DegradationSpec:
+    """A fixed degradation, identical for every image. Built by :func:`parse_spec`."""
+    name: str
+    blur_sigma: float = 0.0
+    noise_sigma: float = 0.0
+    jpeg_quality: int = 0
+    kernel_size: int = 15
+    resize_mode: str = 'bicubic'
+
+    def params(self, batch_size, device='cpu'):
+        """The same parameters repeated for ``batch_size`` samples (isotropic blur on the LR)."""
+        def full(value):
+            return torch.full((batch_size,), float(value), device=device)
+
+        return DegradationParams(
+            sigma_x=full(self.blur_sigma), sigma_y=full(self.blur_sigma), theta=full(0),
+            resize_modes=[self.resize_mode] * batch_size, noise_sigma=full(self.noise_sigma),
+            gray_noise=torch.zeros(batch_size, dtype=torch.bool, device=device), poisson_scale=full(0),
+            jpeg_quality=full(self.jpeg_quality), kernel_size=self.kernel_size, blur_stage='lr')
+
+
+# The paper's test sets; any combination of the tokens also parses (e.g. ``blur2_jpeg50``).
+NAMED_SPECS = ('clean', 'blur2', 'blur4', 'noise20', 'blur2_noise20', 'jpeg30', 'jpeg50')
+_TOKEN = re.compile(r'^(blur|noise|jpeg)(\d+(?:\.\d+)?)$')
+
+
+def parse_spec(name):
+    """Turn a spec name such as ``blur2_noise20`` into a :class:`DegradationSpec`.
+
+    Tokens: ``clean``; ``blur<sigma>`` (Gaussian blur of width sigma on the LR, 15x15 kernel);
+    ``noise<sigma>`` (Gaussian colour noise, 0-255 units); ``jpeg<quality>``. Joined with ``_``.
+    """
+    if isinstance(name, DegradationSpec):
+        return name
+    if not isinstance(name, str) or not name:
+        raise DDRSRError(f'degradation spec must be a name such as {", ".join(NAMED_SPECS)}; got {name!r}')
+    if name == 'clean':
+        return DegradationSpec('clean')
+    values = {}
+    for token in name.split('_'):
+        match = _TOKEN.match(token)
+        if match is None or match.group(1) in values:
+            raise DDRSRError(f'unknown degradation spec {name!r} (bad part {token!r}); use names like '
+                             f'{", ".join(NAMED_SPECS)}, or combine blur<sigma>, noise<sigma>, jpeg<quality> with _')
+        values[match.group(1)] = float(match.group(2))
+    quality = values.get('jpeg', 0)
+    if quality and not 1 <= quality <= 100:
+        raise DDRSRError(f'JPEG quality in spec {name!r} must be in 1..100')
+    return DegradationSpec(name, blur_sigma=values.get('blur', 0.0), noise_sigma=values.get('noise', 0.0),
+                           jpeg_quality=int(quality))
+
+
+def degrade_with_spec(hr, spec, scale, seed=0):
+    """Apply a named spec deterministically: same input, spec and seed give the same output on a device.
+
+    ``hr`` is ``(B, 3, H, W)``; returns ``(B, 3, H // scale, W // scale)``.
+    """
+    spec = parse_spec(spec)
+    generator = torch.Generator(device=hr.device).manual_seed(int(seed))
+    return degrade(hr, spec.params(hr.shape[0], hr.device), scale, generator)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Random degradations for training
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class RandomDegradation:
+    """Samples per-sample parameters from ranges (the ``degradation:`` block of an option file).
+
+    Probabilities decide whether a step happens for a sample; ranges are ``[low, high]`` and are
+    sampled uniformly (JPEG quality as an integer).
+    """
+    blur_stage: str = 'lr'
+    blur_prob: float = 0.0
+    kernel_size: int = 15
+    blur_sigma: Sequence[float] = (0.2, 4.0)
+    aniso_prob: float = 0.0
+    resize_modes: Sequence[str] = ('bicubic', )
+    noise_prob: float = 0.0
+    noise_sigma: Sequence[float] = (1.0, 30.0)
+    gray_noise_prob: float = 0.0
+    poisson_prob: float = 0.0
+    poisson_scale: Sequence[float] = (0.05, 1.0)
+    jpeg_prob: float = 0.0
+    jpeg_quality: Sequence[int] = (30, 95)
+
+    @classmethod
+    def from_options(cls, options):
+        """Build from an option-file dict; unknown keys give a DDRSRError naming the key."""
+        options = dict(options or {})
+        known = list(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise unknown_names_error('key(s)', unknown, known, where='degradation options')
+        self = cls(**options)
+        self.validate()
+        return self
+
+    def validate(self):
+        if self.blur_stage not in BLUR_STAGES:
+            raise DDRSRError(f'degradation blur_stage must be one of {BLUR_STAGES}, got {self.blur_stage!r}')
+        bad = [m for m in self.resize_modes if m not in RESIZE_MODES]
+        if bad or not self.resize_modes:
+            raise DDRSRError(f'degradation resize_modes must be a non-empty subset of {RESIZE_MODES}, got '
+                             f'{list(self.resize_modes)}')
+        for name in ('blur_sigma', 'noise_sigma', 'poisson_scale', 'jpeg_quality'):
+            low, high = getattr(self, name)
+            if low > high or low < 0:
+                raise DDRSRError(f'degradation {name} must be [low, high] with 0 <= low <= high, got '
+                                 f'{list(getattr(self, name))}')
+        low, high = self.jpeg_quality
+        if self.jpeg_prob > 0 and not (1 <= low <= high <= 100):
+            raise DDRSRError(f'degradation jpeg_quality must lie in [1, 100], got {list(self.jpeg_quality)}')
+        for name in ('blur_prob', 'aniso_prob', 'noise_prob', 'gray_noise_prob', 'poisson_prob', 'jpeg_prob'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise DDRSRError(f'degradation {name} must be a probability in [0, 1]')
+
+    def sample(self, batch_size, generator, device='cpu'):
+        """Draw :class:`DegradationParams` for ``batch_size`` samples with ``generator`` (on ``device``)."""
+        def uniform(low_high):
+            low, high = low_high
+            return low + (high - low) * torch.rand(batch_size, generator=generator, device=device)
+
+        def coin(prob):
+            return torch.rand(batch_size, generator=generator, device=device) < prob
+
+        zeros = torch.zeros(batch_size, device=device)
+        blurred = coin(self.blur_prob)
+        sigma_x = torch.where(blurred, uniform(self.blur_sigma), zeros)
+        aniso = coin(self.aniso_prob)
+        sigma_y = torch.where(aniso, uniform(self.blur_sigma), sigma_x)
+        sigma_y = torch.where(blurred, sigma_y, zeros)
+        theta = torch.where(aniso, uniform((0.0, math.pi)), zeros)
+        mode_index = torch.randint(len(self.resize_modes), (batch_size, ), generator=generator, device=device)
+        modes = [self.resize_modes[i] for i in mode_index.tolist()]
+        noise_sigma = torch.where(coin(self.noise_prob), uniform(self.noise_sigma), zeros)
+        gray = coin(self.gray_noise_prob)
+        poisson = torch.where(coin(self.poisson_prob), uniform(self.poisson_scale), zeros)
+        quality = torch.where(coin(self.jpeg_prob), torch.floor(uniform((self.jpeg_quality[0],
+                                                                           self.jpeg_quality[1] + 1 - 1e-6))), zeros)
+        return DegradationParams(sigma_x, sigma_y, theta, modes, noise_sigma, gray, poisson, quality,
+                                 kernel_size=self.kernel_size, blur_stage=self.blur_stage)
+
+    def __call__(self, hr, scale, generator):
+        """Degrade ``hr`` ``(B, 3, H, W)`` with freshly sampled parameters."""
+        return degrade(hr, self.sample(hr.shape[0], generator, hr.device), scale, generator)
+
+
+CLEAN = RandomDegradation()  # bicubic only: the SRGAN encoder's training data
+__all__ = ['DegradationParams', 'DegradationSpec', 'RandomDegradation', 'NAMED_SPECS', 'CLEAN', 'degrade',
+           'degrade_with_spec', 'parse_spec', 'gaussian_kernels', 'blur', 'downsample', 'add_noise', 'jpeg',
+           'quantize']

@@ -1,0 +1,57 @@
+"""Blind-SR training of RRDBNetDDR (or plain RRDBNet) on LQ synthesized on the device."""
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from ddrsr.checkpoint import load_state_dict_file
+from ddrsr.errors import DDRSRError
+from .on_device_degradation import OnDeviceDegradationMixin
+from .srgan_encoder_model import use_local_vgg_weights
+
+
+@MODEL_REGISTRY.register()
+class DDRSRModel(OnDeviceDegradationMixin, SRModel):
+    """SRModel for blind SR with optional DDR guidance.
+
+    * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with
+      ``use_ddr: false`` / ``RRDBNet`` (the baseline).
+    * With DDR, ``path.pretrain_network_encoder`` names the trained SRGAN generator; it is loaded into the
+      frozen encoder of ``net_g`` (and of ``net_g_ema``) after any ``pretrain_network_g``, so a plain
+      RRDBNet checkpoint can initialise the rest.
+    * ``degradation:`` configures the on-device random degradation.
+    """
+
+    def __init__(self, opt):
+        super().__init__(opt)
+        if getattr(self.get_bare_model(self.net_g), 'use_ddr', False):
+            self.load_encoder_weights()
+
+    def init_training_settings(self):
+        use_local_vgg_weights(self.opt['train'])
+        self.init_degradation()
+        super().init_training_settings()
+
+    def model_ema(self, decay=0.999):
+        super().model_ema(decay)
+        bare = self.get_bare_model(self.net_g)
+        if getattr(bare, 'use_ddr', False) and getattr(bare.encoder, 'frozen', False):
+            # The EMA of a frozen tensor (x*d + x*(1-d)) drifts by float rounding; keep the encoder bit-exact.
+            self.net_g_ema.encoder.generator.load_state_dict(bare.encoder.generator.state_dict())
+
+    def load_encoder_weights(self):
+        path = self.opt['path'].get('pretrain_network_encoder')
+        if not path:
+            if self.opt['path'].get('pretrain_network_g'):
+                return  # a full RRDBNetDDR checkpoint already holds its encoder
+            raise DDRSRError('RRDBNetDDR needs path.pretrain_network_encoder: the trained SRGAN encoder checkpoint '
+                             '(train one with options/train_srgan_encoder_x4_lite.yml)')
+        state = load_state_dict_file(path)
+        nets = [self.net_g] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
+        for net in nets:
+            generator = self.get_bare_model(net).encoder.generator
+            try:
+                generator.load_state_dict(state, strict=True)
+            except RuntimeError as error:
+                raise DDRSRError(f'encoder weights {path!r} do not fit network_g.encoder.generator: '
+                                 f'{str(error).splitlines()[0]}') from None
+        get_root_logger().info(f'Loaded frozen DDR encoder from {path}')

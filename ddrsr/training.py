@@ -1,0 +1,96 @@
+"""Launch BasicSR's train pipeline with ddrsr's registries, option checks and a CPU-capable resume.
+
+basicsr 1.4.2's ``load_resume_state`` maps the resume state onto ``torch.cuda.current_device()``
+(so resuming fails without a GPU) and looks for ``experiments/<name>/training_states`` relative to the
+current directory. :func:`load_resume_state` replaces it: it searches the run's own
+``training_states`` folder and maps tensors to the device the run trains on.
+"""
+import argparse
+import os
+import sys
+
+import torch
+
+import ddrsr  # noqa: F401  (registers archs, datasets and models; installs the torchvision alias)
+from ddrsr.errors import DDRSRError
+from ddrsr.options import check_option_file
+
+
+def latest_state(folder):
+    """Path of the ``<iter>.state`` with the highest iteration in ``folder``, or None."""
+    if not os.path.isdir(folder):
+        return None
+    iters = []
+    for name in os.listdir(folder):
+        stem, ext = os.path.splitext(name)
+        if ext == '.state' and stem.isdigit():
+            iters.append(int(stem))
+    return os.path.join(folder, f'{max(iters)}.state') if iters else None
+
+
+def load_resume_state(opt):
+    """Drop-in replacement for ``basicsr.train.load_resume_state`` that works on CPU-only machines."""
+    from basicsr.utils import check_resume
+
+    if opt['auto_resume']:
+        path = latest_state(opt['path']['training_states'])
+        if path is not None:
+            opt['path']['resume_state'] = path
+    else:
+        path = opt['path'].get('resume_state')
+    if path is None:
+        return None
+    device = torch.device('cuda', torch.cuda.current_device()) if opt['num_gpu'] != 0 else torch.device('cpu')
+    state = torch.load(path, map_location=device, weights_only=True)
+    check_resume(opt, state['iter'])
+    return state
+
+
+def _reset_basicsr_logger():
+    """Let the next run set up basicsr's logger afresh, with its own log file.
+
+    basicsr configures the 'basicsr' logger once per process; a second in-process run (tests, notebooks)
+    would otherwise keep logging to the first run's file, or to no file at all.
+    """
+    import logging
+
+    from basicsr.utils import logger as basicsr_logger
+
+    basicsr_logger.initialized_logger.pop('basicsr', None)
+    logger = logging.getLogger('basicsr')
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)
+
+
+def _option_path(argv):
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument('-opt')
+    known, _ = parser.parse_known_args(argv)
+    return known.opt
+
+
+def train(root_path=None, argv=None):
+    """Run ``basicsr.train.train_pipeline`` for the option file named by ``-opt`` in ``argv``.
+
+    Experiments go to ``<root_path>/experiments/<name>`` (default: the current directory, as in
+    BasicSR and Real-ESRGAN when run from the repository root).
+    """
+    import basicsr.train
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opt_path = _option_path(argv)
+    if not opt_path:
+        raise DDRSRError('usage: python ddrsr/train.py -opt options/FILE.yml [--auto_resume] [--launcher pytorch]')
+    opt = check_option_file(opt_path)
+    if opt['num_gpu'] not in ('auto', 0) and not torch.cuda.is_available():
+        raise DDRSRError(f'{opt_path}: num_gpu is {opt["num_gpu"]} but no CUDA device is available; '
+                         'set num_gpu: 0 (or auto) to train on the CPU')
+    basicsr.train.load_resume_state = load_resume_state
+    _reset_basicsr_logger()
+    saved_argv = sys.argv
+    sys.argv = [saved_argv[0], *argv]  # basicsr parses its own flags (-opt, --launcher, --auto_resume, ...)
+    try:
+        basicsr.train.train_pipeline(os.path.abspath(root_path or os.getcwd()))
+    finally:
+        sys.argv = saved_argv

@@ -1,0 +1,80 @@
+"""Shipped models: name -> weights file + architecture, and one loader for all of them.
+
+A name picks an entry; ``weights`` may point the same architecture at another checkpoint (for example
+a ``net_g_ema`` from your own training run). Checkpoints are BasicSR files (``{'params_ema': ...}``);
+fp16 state dicts are cast back to fp32 on load.
+"""
+import copy
+import os
+
+import torch
+
+from ddrsr.checkpoint import load_state_dict_file
+from ddrsr.errors import DDRSRError, unknown_names_error
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
+
+_LITE_ENCODER = {'type': 'SRResNet', 'num_feat': 32, 'num_block': 8, 'upscale': 4, 'with_gr': True}
+_LITE_RRDB = {'num_feat': 32, 'num_block': 6, 'num_grow_ch': 16, 'scale': 4}
+
+MODELS = {
+    'rrdb_ddr_bn_x4_lite': {
+        'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4,
+        'description': 'RRDBNet-DDR trained on blur + noise (lite, 2 CPU cores)',
+        'arch': {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': True,
+                 'encoder': {'generator': _LITE_ENCODER, 'layer': 'body.7', 'embed_dim': 64}},
+    },
+    'rrdb_bn_x4_lite': {
+        'file': 'rrdb_bn_x4_lite.pth', 'scale': 4,
+        'description': 'plain RRDBNet trained on blur + noise (lite baseline)',
+        'arch': {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': False},
+    },
+    'srgan_encoder_x4_lite': {
+        'file': 'ddr_encoder_srgan_x4_lite.pth', 'scale': 4,
+        'description': 'SRGAN (SRResNet + GR) on clean bicubic data: the lite DDR encoder',
+        'arch': _LITE_ENCODER,
+    },
+}
+DEFAULT_MODEL = 'rrdb_ddr_bn_x4_lite'
+
+
+def model_entry(name):
+    """The zoo entry (a copy) for ``name``; DDRSRError listing the known names otherwise."""
+    if name not in MODELS:
+        raise unknown_names_error('model name', [name], sorted(MODELS))
+    return copy.deepcopy(MODELS[name])
+
+
+def weights_path(name):
+    return os.path.join(WEIGHTS_DIR, MODELS[name]['file'])
+
+
+def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
+    """Build the zoo model ``name``, load its weights and return it in ``eval()`` mode on ``device``.
+
+    Args:
+        name (str): a key of :data:`MODELS`.
+        weights (str, optional): checkpoint to load instead of the shipped file.
+        device (str | torch.device): where the model goes.
+
+    Returns:
+        nn.Module with attributes ``scale`` (int) and ``model_name`` (str).
+    """
+    from basicsr.archs import build_network
+
+    entry = model_entry(name)
+    path = weights or weights_path(name)
+    if not os.path.isfile(path):
+        raise DDRSRError(f'weights for model {name!r} not found at {path!r}; the shipped files live in weights/ '
+                         '(see weights/README.md for the command that trains them)')
+    network = build_network(entry['arch'])
+    state = load_state_dict_file(path)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise DDRSRError(f'weights {path!r} do not match the architecture of model {name!r} ({first}); '
+                         'pass the checkpoint with the matching -n model name') from None
+    network.scale = entry['scale']
+    network.model_name = name
+    return network.eval().requires_grad_(False).to(torch.device(device))

@@ -1,0 +1,18 @@
+#!/usr/bin/env python
+from setuptools import find_packages, setup
+
+setup(
+    name='ddrsr',
+    version='0.1.0',
+    description='Blind super-resolution guided by deep degradation representations (DDR), on BasicSR',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['ddrsr', 'ddrsr.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'torch>=2.1', 'torchvision', 'basicsr==1.4.2', 'kornia>=0.7.3', 'timm', 'numpy', 'scikit-learn', 'onnx',
+        'onnxscript', 'onnxruntime-gpu', 'Pillow', 'opencv-python', 'matplotlib', 'tqdm', 'pyyaml',
+    ],
+    extras_require={'test': ['pytest>=7']},
+    entry_points={'console_scripts': ['ddrsr=ddrsr.cli:main']},
+)

@@ -1,0 +1,102 @@
+import pytest
+import torch
+
+from ddrsr.data.degradations import (NAMED_SPECS, RandomDegradation, degrade_with_spec, gaussian_kernels, jpeg,
+                                     parse_spec)
+from ddrsr.errors import DDRSRError
+
+
+def textured(batch=2, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(batch, 3, size // 8, size // 8, generator=g)
+    return torch.nn.functional.interpolate(base, size=(size, size), mode='bilinear', align_corners=False)
+
+
+@pytest.mark.parametrize('sigma', [10.0, 20.0, 30.0])
+def test_gaussian_noise_std_within_5_percent(sigma):
+    hr = torch.full((4, 3, 256, 256), 0.5)
+    lq = degrade_with_spec(hr, f'noise{sigma:g}', scale=4, seed=1)
+    measured = (lq - 0.5).std().item() * 255
+    assert abs(measured - sigma) / sigma < 0.05, measured
+
+
+def test_clean_spec_is_only_bicubic_on_8bit_levels():
+    lq = degrade_with_spec(textured(), 'clean', scale=4)
+    assert lq.shape == (2, 3, 16, 16)
+    assert torch.equal(lq, torch.round(lq * 255) / 255)
+
+
+def test_jpeg_changes_image_and_is_deterministic_for_a_seed():
+    hr = textured(size=96)
+    clean = degrade_with_spec(hr, 'clean', 4)
+    first = degrade_with_spec(hr, 'jpeg30', 4, seed=3)
+    second = degrade_with_spec(hr, 'jpeg30', 4, seed=3)
+    assert (first - clean).abs().max() > 1 / 255
+    assert torch.equal(first, second)
+
+
+def test_jpeg_quality_zero_passes_through_and_odd_sizes_work():
+    images = torch.rand(3, 3, 37, 53)
+    out = jpeg(images, torch.tensor([0.0, 50.0, 0.0]))
+    assert out.shape == images.shape
+    assert torch.equal(out[0], images[0]) and torch.equal(out[2], images[2])
+    assert not torch.equal(out[1], images[1])
+
+
+def test_noise_is_seeded():
+    hr = textured()
+    a = degrade_with_spec(hr, 'blur2_noise20', 4, seed=0)
+    b = degrade_with_spec(hr, 'blur2_noise20', 4, seed=0)
+    c = degrade_with_spec(hr, 'blur2_noise20', 4, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize('sx,sy,theta', [(2.0, 2.0, 0.0), (0.5, 3.0, 0.7), (0.0, 0.0, 0.0)])
+def test_blur_kernels_sum_to_one(sx, sy, theta):
+    k = gaussian_kernels(torch.tensor([sx]), torch.tensor([sy]), torch.tensor([theta]), 15)
+    assert k.shape == (1, 15, 15)
+    assert torch.allclose(k.sum(), torch.tensor(1.0), atol=1e-6)
+    assert k[0, 7, 7] == k.max()
+
+
+def test_anisotropic_kernel_is_rotated():
+    k0 = gaussian_kernels(torch.tensor([0.5]), torch.tensor([3.0]), torch.tensor([0.0]), 15)[0]
+    k90 = gaussian_kernels(torch.tensor([0.5]), torch.tensor([3.0]), torch.tensor([torch.pi / 2]), 15)[0]
+    assert torch.allclose(k0.T, k90, atol=1e-6)
+    assert not torch.allclose(k0, k90, atol=1e-3)
+
+
+def test_blur_reduces_detail():
+    hr = torch.rand(2, 3, 128, 128)
+    clean = degrade_with_spec(hr, 'clean', 4)
+    blurred = degrade_with_spec(hr, 'blur2', 4)
+    assert blurred.std() < clean.std() * 0.8
+
+
+def test_named_specs_parse():
+    for name in NAMED_SPECS:
+        assert parse_spec(name).name == name
+    spec = parse_spec('blur2_noise20')
+    assert (spec.blur_sigma, spec.noise_sigma, spec.jpeg_quality) == (2.0, 20.0, 0)
+    for bad in ('blurry', 'noise', 'jpeg200', 'blur2_blur3', ''):
+        with pytest.raises(DDRSRError):
+            parse_spec(bad)
+
+
+def test_random_degradation_per_sample_and_reproducible():
+    rd = RandomDegradation.from_options(dict(blur_prob=0.5, aniso_prob=0.5, noise_prob=0.5, gray_noise_prob=0.5,
+                                             poisson_prob=0.5, jpeg_prob=0.5, resize_modes=['bicubic', 'area']))
+    hr = textured(batch=8)
+    a = rd(hr, 4, torch.Generator().manual_seed(0))
+    b = rd(hr, 4, torch.Generator().manual_seed(0))
+    assert a.shape == (8, 3, 16, 16) and torch.equal(a, b)
+    params = rd.sample(64, torch.Generator().manual_seed(0))
+    assert 0 < int((params.sigma_x > 0).sum()) < 64  # per-sample decisions, not one per batch
+    assert set(params.resize_modes) == {'bicubic', 'area'}
+    q = params.jpeg_quality[params.jpeg_quality > 0]
+    assert q.min() >= 30 and q.max() <= 95 and torch.equal(q, q.round())
+
+
+def test_random_degradation_rejects_unknown_keys():
+    with pytest.raises(DDRSRError, match="did you mean 'noise_prob'"):
+        RandomDegradation.from_options({'nosie_prob': 0.5})
