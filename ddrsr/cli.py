@@ -11,19 +11,6 @@ import sys
 from ddrsr.errors import DDRSRError
 
 
-def resolve_device(name='auto'):
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is a DDRSRError."""
-    import torch
-
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda') and not torch.cuda.is_available():
-        raise DDRSRError('--device cuda was requested but no CUDA device is available; use --device cpu')
-    if name != 'cpu' and not name.startswith('cuda'):
-        raise DDRSRError(f'unknown device {name!r}; use auto, cpu or cuda')
-    return torch.device(name)
-
-
 def _add_device(parser):
     parser.add_argument('--device', default='auto', help='auto | cpu | cuda (default: auto)')
 
@@ -36,14 +23,13 @@ def _parser_with_example(subparsers, name, help_text, example):
 # ----------------------------------------------------------------------------------------------------
 def cmd_degrade(args):
     """Write a degraded LQ set (one named spec) from an HR folder."""
-    import cv2
-    import numpy as np
     import torch
     from tqdm import tqdm
 
     from ddrsr.data.degradations import degrade_with_spec, parse_spec
     from ddrsr.data.image_io import list_images, mod_crop, read_rgb, to_tensor
-    from ddrsr.inference.image_io import atomic_write_bytes
+    from ddrsr.inference.image_io import write_image
+    from ddrsr.inference.upsampler import resolve_device
 
     spec = parse_spec(args.spec)
     device = resolve_device(args.device)
@@ -58,10 +44,8 @@ def cmd_degrade(args):
             raise DDRSRError(f'{path}: image is smaller than the scale {args.scale}')
         with torch.no_grad():
             lq = degrade_with_spec(hr, spec, args.scale, seed=args.seed + index)[0]
-        image = (lq.permute(1, 2, 0).cpu().numpy()[:, :, ::-1] * 255.0).round().astype(np.uint8)
         name = os.path.splitext(os.path.relpath(path, args.input))[0].replace(os.sep, '_') + '.png'
-        ok, encoded = cv2.imencode('.png', image)
-        atomic_write_bytes(os.path.join(args.output, name), encoded.tobytes())
+        write_image(os.path.join(args.output, name), lq.permute(1, 2, 0).cpu().numpy())
         written.append(name)
     return {'spec': spec.name, 'scale': args.scale, 'seed': args.seed, 'count': len(written), 'output': args.output}
 
@@ -69,6 +53,7 @@ def cmd_degrade(args):
 def cmd_export(args):
     """Export a model to ONNX (one graph lq -> sr) and optionally verify it against torch."""
     from ddrsr.export import export_onnx, verify_onnx
+    from ddrsr.inference.upsampler import resolve_device
     from ddrsr.zoo import load_model
 
     device = resolve_device(args.device)

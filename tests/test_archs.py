@@ -3,7 +3,7 @@ import torch
 from basicsr.archs import build_network
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-from conftest import TINY_ENCODER, make_tiny_ddr
+from tiny_models import TINY_ENCODER, tiny_ddr_net
 from ddrsr.archs import DDREncoder, RRDBNetDDR, SRResNet, StyleMod
 from ddrsr.archs.module_utils import capture_layer_output, run_until
 from ddrsr.errors import DDRSRError
@@ -30,7 +30,7 @@ def test_use_ddr_false_has_rrdbnet_keys():
 
 
 def test_embedding_changes_output_once_stylemod_is_trained():
-    model = make_tiny_ddr()
+    model = tiny_ddr_net()
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         e = model.encode(x)

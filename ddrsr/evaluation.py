@@ -1,0 +1,49 @@
+"""Quality of a model (or bicubic) on the fixed validation crops, per named degradation spec.
+
+PSNR and SSIM are computed as in BasicSR: on the Y channel of 8-bit images, after cropping ``scale``
+pixels at the border. The LQ inputs come from :class:`~ddrsr.data.SpecPairedDataset`, so these
+numbers use exactly the images that training validation uses.
+"""
+import torch
+import torch.nn.functional as F
+from basicsr.metrics import calculate_psnr, calculate_ssim
+from basicsr.utils import tensor2img
+from tqdm import tqdm
+
+from ddrsr.data.spec_paired_dataset import SpecPairedDataset
+
+
+def bicubic_upscaler(scale):
+    """An "upscaler" ``(B, 3, h, w) -> (B, 3, h*scale, w*scale)`` that is plain bicubic interpolation."""
+    def upscale(lq):
+        return F.interpolate(lq, scale_factor=scale, mode='bicubic', align_corners=False).clamp(0, 1)
+
+    return upscale
+
+
+@torch.inference_mode()
+def evaluate(upscale, hr_dir, specs, scale=4, meta_info=None, crop_size=192, seed=0, device='cpu', progress=True):
+    """Mean PSNR/SSIM (Y channel, border ``scale``) per spec.
+
+    Args:
+        upscale (callable): ``(B, 3, h, w) -> (B, 3, h*scale, w*scale)``, e.g. a model in eval mode.
+        hr_dir (str): folder of HR images; ``meta_info`` optionally lists the files to use.
+        specs (list[str]): named degradation specs such as ``clean`` or ``blur2_noise20``.
+        crop_size (int): centre crop of each HR image, in HR pixels.
+
+    Returns:
+        dict: ``{spec: {'psnr': float, 'ssim': float, 'count': int}}``.
+    """
+    results = {}
+    for spec in specs:
+        dataset = SpecPairedDataset({'dataroot_gt': hr_dir, 'meta_info': meta_info, 'spec': spec, 'scale': scale,
+                                     'crop_size': crop_size, 'seed': seed})
+        psnrs, ssims = [], []
+        for index in tqdm(range(len(dataset)), desc=f'evaluate {spec}', unit='img', disable=not progress):
+            item = dataset[index]
+            sr = upscale(item['lq'][None].to(device)).float().cpu().clamp(0, 1)
+            sr_img, gt_img = tensor2img([sr[0]]), tensor2img([item['gt']])
+            psnrs.append(calculate_psnr(sr_img, gt_img, crop_border=scale, test_y_channel=True))
+            ssims.append(calculate_ssim(sr_img, gt_img, crop_border=scale, test_y_channel=True))
+        results[spec] = {'psnr': sum(psnrs) / len(psnrs), 'ssim': sum(ssims) / len(ssims), 'count': len(psnrs)}
+    return results

@@ -1,0 +1,290 @@
+"""Upsampler: whole photos in, super-resolved photos out (tiles, one DDR embedding per photo, alpha, fp16).
+
+The flow for one photo ``(H, W, 3)``:
+
+1. **Embedding.** If the network has a DDR encoder (``use_ddr``), ``e = encode(lq)`` ``(1, D)`` is
+   computed once, from the whole LQ photo or, above ``embed_crop`` pixels per side, from a centre crop.
+2. **Tiles.** The photo stays on the CPU; each padded tile ``(1, 3, h, w)`` goes to the device and runs
+   as ``model(tile, embedding=e)``, the *same* e for every tile (the degradation belongs to the photo;
+   per-tile embeddings give seams). :class:`~ddrsr.inference.tiling.TileBlender` feathers them together.
+3. **Alpha** is resized with bicubic interpolation (see :meth:`Upsampler.enhance`), grey photos are run
+   as RGB and averaged back to one channel, and ``outscale`` other than the native scale is reached with
+   a Lanczos resize of the output (as Real-ESRGAN does).
+"""
+import copy
+import dataclasses
+import math
+import os
+import warnings
+
+import cv2
+import numpy as np
+import torch
+
+from ddrsr.errors import DDRSRError
+from ddrsr.inference.image_io import ImageData, read_image, write_image
+from ddrsr.inference.tiling import TileBlender
+from ddrsr.zoo import DEFAULT_MODEL
+
+#: Default LR padding per tile side. It must cover the *effective* receptive field (what measurably
+#: reaches an output pixel), not the theoretical one (~92 LR pixels for the lite RRDBNet-DDR). With the
+#: feathered blend a tile uses nothing from its outer tile_pad/2 pixels. Measured tiled-vs-whole max abs
+#: error (tile 32, 70x90 photo, tiny test net): pad 4 -> 2.8e-3, 6 -> 7.9e-6, 8 -> 3.3e-7, 24 -> 2.4e-7
+#: (float noise); the randomly initialised lite net is at float noise from pad 12. Trained nets reach
+#: further, so the default keeps a wide margin (Real-ESRGAN uses 10 for a 23-block RRDBNet). Re-measure
+#: a trained checkpoint with scripts/measure_tile_pad.py.
+DEFAULT_TILE_PAD = 24
+#: Largest LR crop (per side) the DDR encoder sees. A *crop*, not a resize: resizing would change the
+#: blur width and the noise level, which are exactly what the encoder measures.
+DEFAULT_EMBED_CROP = 512
+
+
+def resolve_device(device='auto'):
+    """``'auto'`` -> CUDA when available, else CPU; DDRSRError for a CUDA request on a machine without one."""
+    if device in (None, 'auto'):
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise DDRSRError(f'unknown device {device!r}; use auto, cpu or cuda') from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise DDRSRError('--device cuda was asked for but torch sees no CUDA GPU; use --device cpu')
+    return device
+
+
+def centre_crop(lq, size):
+    """Centre crop of ``lq`` ``(B, C, H, W)`` to at most ``size x size`` (unchanged when smaller)."""
+    height, width = lq.shape[-2:]
+    ch, cw = min(height, size), min(width, size)
+    top, left = (height - ch) // 2, (width - cw) // 2
+    return lq[..., top:top + ch, left:left + cw]
+
+
+class _NonFinite(Exception):
+    """fp16 produced NaN or Inf: the photo is redone in fp32."""
+
+
+class TorchBackend:
+    """Runs an ``nn.Module`` on ``device``; inputs and outputs are CPU float32 tensors.
+
+    In fp16 the network runs as a half copy while the fp32 original stays on the CPU: casting the half
+    copy back would not undo weights that overflowed to Inf, and the fp32 fallback must be exact.
+    """
+
+    def __init__(self, model, device, half):
+        self.device, self.half = device, half
+        model = model.eval().requires_grad_(False)
+        if half:
+            self._fp32 = model
+            self.model = copy.deepcopy(model).to(device).half()
+        else:
+            self._fp32 = None
+            self.model = model.to(device)
+
+    @property
+    def dtype(self):
+        return torch.float16 if self.half else torch.float32
+
+    def to_fp32(self):
+        if self.half:
+            self.half = False
+            self.model = self._fp32.to(self.device)
+            self._fp32 = None
+
+    def encode(self, lq):
+        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device."""
+        e = self.model.encode(lq.to(self.device, self.dtype))
+        if self.half and not torch.isfinite(e).all():
+            raise _NonFinite
+        return e
+
+    def __call__(self, tile, embedding):
+        """``(1, 3, h, w)`` CPU -> ``(1, 3, s*h, s*w)`` CPU float32."""
+        x = tile.to(self.device, self.dtype)
+        out = self.model(x) if embedding is None else self.model(x, embedding=embedding)
+        if self.half and not torch.isfinite(out).all():
+            raise _NonFinite
+        return out.float().cpu()
+
+
+@dataclasses.dataclass
+class FileResult:
+    """What :meth:`Upsampler.upscale_file` did: the output ``path`` and whether it was ``skipped`` (exists)."""
+
+    path: str
+    skipped: bool = False
+
+
+class Upsampler:
+    """Super-resolve photos with a zoo model (or any SR ``nn.Module``), tiled or whole.
+
+    Args:
+        model_name (str): zoo name (see ``ddrsr.zoo.MODELS``). Ignored when ``model`` is given.
+        weights (str, optional): checkpoint to load instead of the shipped one.
+        device (str): ``'auto'``, ``'cpu'`` or ``'cuda'``.
+        tile (int): LR core size of a tile; 0 runs the whole photo at once.
+        tile_pad (int): LR context added on each side of a tile.
+        half (bool, optional): fp16 on the device (torch backend; the ONNX pair is fp32); default True on
+            CUDA. A photo whose fp16 output has NaN/Inf is redone in fp32, and fp32 is kept from then on.
+        backend (str): ``'torch'`` or ``'onnx'`` (onnxruntime with the exported encoder/generator pair).
+        onnx_dir (str, optional): where the ONNX pair is cached (default ``~/.cache/ddrsr/onnx/...``).
+        model (nn.Module, optional): a ready network with ``.scale``; ``use_ddr`` and ``encode`` if DDR.
+        embed_crop (int): largest LR crop per side used to compute the embedding.
+    """
+
+    def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
+                 half=None, backend='torch', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP):
+        if backend not in ('torch', 'onnx'):
+            raise DDRSRError(f'unknown backend {backend!r}; use torch or onnx')
+        if tile < 0 or tile_pad < 0:
+            raise DDRSRError('tile and tile_pad must be >= 0 (tile 0 means no tiling)')
+        self.device = resolve_device(device)
+        if model is None:
+            from ddrsr.zoo import load_model
+            model = load_model(model_name, weights=weights, device='cpu')
+        self.scale = int(getattr(model, 'scale', 0) or 0)
+        if self.scale < 1:
+            raise DDRSRError('the model has no integer .scale attribute; set model.scale = 4 (its SR factor)')
+        self.model_name = getattr(model, 'model_name', model_name)
+        self.use_ddr = bool(getattr(model, 'use_ddr', False))
+        self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
+        self.backend_name = backend
+        if backend == 'onnx':
+            from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
+            encoder_path, generator_path = cached_split_pair(model, onnx_dir)
+            self.backend = OnnxBackend(encoder_path, generator_path, device=self.device)
+            self.half = False  # the exported pair is fp32
+        else:
+            self.half = (self.device.type == 'cuda') if half is None else bool(half)
+            self.backend = TorchBackend(model, self.device, self.half)
+
+    @property
+    def model(self):
+        """The torch network (torch backend only)."""
+        return getattr(self.backend, 'model', None)
+
+    # ----------------------------------------------------------------------------------------- core
+    def _embedding(self, lq):
+        """One embedding for the whole photo ``lq`` ``(1, 3, H, W)``, or None for a non-DDR network."""
+        if not self.use_ddr:
+            return None
+        return self.backend.encode(centre_crop(lq, self.embed_crop))
+
+    def _super_resolve(self, lq):
+        """``(1, 3, H, W)`` CPU float32 -> float32 numpy ``(s*H, s*W, 3)``, not clipped."""
+        height, width = lq.shape[-2:]
+        blender = TileBlender(height, width, self.scale, self.tile, self.tile_pad)
+        with torch.inference_mode():
+            embedding = self._embedding(lq)
+            for tile in blender.tiles:
+                top, bottom, left, right = tile.read_box
+                sr = self.backend(lq[:, :, top:bottom, left:right], embedding)
+                blender.add(tile, sr[0].permute(1, 2, 0).numpy())
+        return blender.result()
+
+    def _run(self, rgb):
+        lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+        try:
+            return self._super_resolve(lq)
+        except _NonFinite:
+            warnings.warn('fp16 gave NaN/Inf; running this and later photos in fp32', RuntimeWarning)
+            self.backend.to_fp32()
+            self.half = False
+            return self._super_resolve(lq)
+
+    def _output_size(self, height, width, outscale):
+        outscale = self.scale if outscale is None else float(outscale)
+        if not outscale > 0 or not math.isfinite(outscale):
+            raise DDRSRError(f'outscale must be a positive number, got {outscale!r}')
+        return max(1, int(round(height * outscale))), max(1, int(round(width * outscale)))
+
+    def enhance_data(self, image, outscale=None):
+        """Super-resolve an :class:`ImageData` and return a new one (same alpha/grey/bit-depth/metadata).
+
+        Alpha is resized with bicubic interpolation, not run through the network: it is a mask, not a
+        photo, so the DDR encoder would measure a "degradation" that is not there, and bicubic keeps
+        the mask's values predictable (Real-ESRGAN offers the same as ``--alpha_upsampler``).
+        """
+        height, width = image.rgb.shape[:2]
+        if height < 1 or width < 1:
+            raise DDRSRError('the image is empty')
+        out_h, out_w = self._output_size(height, width, outscale)
+        sr = self._run(image.rgb)
+        if sr.shape[:2] != (out_h, out_w):
+            sr = cv2.resize(sr, (out_w, out_h), interpolation=cv2.INTER_LANCZOS4)
+        sr = np.clip(sr, 0.0, 1.0)
+        alpha = None
+        if image.alpha is not None:
+            alpha = np.clip(cv2.resize(image.alpha, (out_w, out_h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+        if image.is_gray:
+            sr = np.repeat(sr.mean(axis=2, keepdims=True), 3, axis=2)
+        return dataclasses.replace(image, rgb=sr, alpha=alpha)
+
+    def enhance(self, img, outscale=None):
+        """Super-resolve one RGB(A) or grey array.
+
+        Args:
+            img (np.ndarray): ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` in **RGB(A)** order (unlike
+                Real-ESRGAN's BGR; flip ``cv2.imread`` results with ``img[..., ::-1]``); uint8, uint16, or
+                float in [0, 1].
+            outscale (float, optional): output size / input size; default the network's scale.
+
+        Returns:
+            np.ndarray: same dtype and channel layout as ``img``, ``round(outscale * H) x round(outscale * W)``.
+        """
+        img = np.asarray(img)
+        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+            raise DDRSRError(f'expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {img.shape}')
+        peak = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype, 1.0)
+        data = img.astype(np.float32) / peak
+        if data.ndim == 3 and data.shape[2] == 1:
+            data = data[:, :, 0]
+        gray = data.ndim == 2
+        rgb = np.repeat(data[:, :, None], 3, axis=2) if gray else data[:, :, :3]
+        alpha = data[:, :, 3] if not gray and data.shape[2] == 4 else None
+        out = self.enhance_data(ImageData(rgb, alpha, gray), outscale)
+        result = out.rgb[:, :, 0] if gray else out.rgb
+        if alpha is not None:
+            result = np.dstack([result, out.alpha])
+        if img.ndim == 3 and img.shape[2] == 1:
+            result = result[:, :, None]
+        if peak > 1:
+            return (result * peak + 0.5).astype(img.dtype)
+        return result.astype(np.float32)
+
+    # ----------------------------------------------------------------------------------------- files
+    @staticmethod
+    def output_path(out_path, image, ext='auto'):
+        """The file name actually written: ``ext`` png/jpg forces that suffix; ``auto`` keeps the suffix of
+        ``out_path`` when that format can hold the result (JPEG has no alpha and no 16 bits), else png."""
+        stem, suffix = os.path.splitext(out_path)
+        if ext not in ('auto', 'png', 'jpg'):
+            raise DDRSRError(f'unknown --ext {ext!r}; use auto, png or jpg')
+        if ext != 'auto':
+            return f'{stem}.{ext}'
+        keeps = {'.png': True, '.jpg': None, '.jpeg': None, '.webp': None}.get(suffix.lower(), False)
+        if keeps is None:  # JPEG / WebP: 8 bits; JPEG also has no alpha
+            keeps = image.bit_depth == 8 and (image.alpha is None or suffix.lower() == '.webp')
+        return out_path if keeps else f'{stem}.png'
+
+    def upscale_file(self, in_path, out_path, outscale=None, ext='auto', overwrite=False):
+        """Read ``in_path``, super-resolve it and write it atomically next to ``out_path``'s name.
+
+        The suffix of the written file follows :meth:`output_path`. The input is never overwritten; an
+        existing output is left alone (``FileResult(skipped=True)``) unless ``overwrite``.
+
+        Returns:
+            FileResult: the path written (or skipped) and whether it was skipped.
+        """
+        image = read_image(in_path)
+        final = self.output_path(os.fspath(out_path), image, ext)
+        if os.path.abspath(final) == os.path.abspath(in_path) or (
+                os.path.exists(final) and os.path.samefile(final, in_path)):
+            raise DDRSRError(f'{in_path}: the output would overwrite the input; choose another -o folder or --suffix')
+        if os.path.exists(final) and not overwrite:
+            return FileResult(final, skipped=True)
+        result = self.enhance_data(image, outscale)
+        bit_depth = result.bit_depth if final.lower().endswith('.png') else 8
+        write_image(final, result.rgb, result.alpha, result.is_gray, bit_depth, result.icc, result.exif)
+        return FileResult(final)
+

@@ -1,0 +1,121 @@
+"""Upscale photos with a ddrsr model: a thin command line over ``ddrsr.inference.Upsampler``.
+
+Examples:
+    python inference.py                                   # inputs/ -> results/, default model
+    python inference.py -i photo.jpg -o out -s 2 -t 256   # one file, x2 output, 256-pixel tiles
+    python inference.py -i photos --backend onnx --ext png
+
+Every failed input prints one line ``ddrsr: error: <file>: <what to do>`` on stderr; the others go on.
+The exit status is 1 if any input failed (2 for a bad model or option). Inputs are never overwritten,
+and existing outputs are skipped unless ``--overwrite``.
+"""
+import argparse
+import os
+import sys
+
+from ddrsr.errors import DDRSRError
+from ddrsr.inference.image_io import READ_EXTENSIONS
+from ddrsr.inference.upsampler import DEFAULT_TILE_PAD, Upsampler
+from ddrsr.zoo import DEFAULT_MODEL, MODELS
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        description='Blind super-resolution of photos with a DDR-guided RRDBNet.',
+        epilog='example: python inference.py -i inputs -o results -n rrdb_ddr_bn_x4_lite -t 256')
+    parser.add_argument('-i', '--input', default='inputs', help='input image or folder (default: inputs)')
+    parser.add_argument('-o', '--output', default='results', help='output folder (default: results)')
+    parser.add_argument('-n', '--model_name', default=DEFAULT_MODEL,
+                        help=f'model: {", ".join(MODELS)} (default: {DEFAULT_MODEL})')
+    parser.add_argument('--model_path', default=None, help='checkpoint to use instead of the shipped weights')
+    parser.add_argument('-s', '--outscale', type=float, default=None,
+                        help='final upscaling factor (default: the model scale)')
+    parser.add_argument('-t', '--tile', type=int, default=0,
+                        help='tile size in input pixels; 0 (default) runs whole photos')
+    parser.add_argument('--tile_pad', type=int, default=DEFAULT_TILE_PAD,
+                        help=f'tile padding in input pixels (default: {DEFAULT_TILE_PAD})')
+    parser.add_argument('--backend', choices=('torch', 'onnx'), default='torch',
+                        help='inference engine (default: torch)')
+    parser.add_argument('--onnx_cache', default=None,
+                        help='folder for the exported ONNX pair (default: ~/.cache/ddrsr/onnx/<model>-<hash>)')
+    parser.add_argument('--fp32', action='store_true', help='use fp32 on CUDA (default there: fp16)')
+    parser.add_argument('--ext', choices=('auto', 'png', 'jpg'), default='auto',
+                        help='output format; auto (default) keeps the input format when it can hold the result')
+    parser.add_argument('--suffix', default='out', help='suffix of the output name (default: out; "" for none)')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
+                        help='device (default: auto = cuda if available)')
+    parser.add_argument('--overwrite', action='store_true', help='replace outputs that already exist')
+    return parser
+
+
+def list_inputs(path):
+    """The image files to process: ``path`` itself, or the images directly inside folder ``path``."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise DDRSRError(f'input {path!r} does not exist; pass an image or a folder with -i')
+    names = sorted(n for n in os.listdir(path) if not n.startswith('.'))
+    files = [os.path.join(path, n) for n in names
+             if os.path.isfile(os.path.join(path, n)) and n.lower().endswith(READ_EXTENSIONS)]
+    if not files:
+        raise DDRSRError(f'no images ({", ".join(READ_EXTENSIONS)}) in {path!r}; put photos there or pass -i')
+    return files
+
+
+def output_name(in_path, out_dir, suffix):
+    stem, ext = os.path.splitext(os.path.basename(in_path))
+    return os.path.join(out_dir, f'{stem}_{suffix}{ext}' if suffix else f'{stem}{ext}')
+
+
+def _error(message, path=None):
+    """One ``ddrsr: error:`` line on stderr (through tqdm, so it does not land on the progress bar's line)."""
+    from tqdm import tqdm
+
+    prefix = '' if path is None or message.startswith(str(path)) else f'{path}: '
+    tqdm.write(f'ddrsr: error: {prefix}{message}', file=sys.stderr)
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status."""
+    from tqdm import tqdm
+
+    args = build_parser().parse_args(argv)
+    try:
+        files = list_inputs(args.input)
+        upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
+                              tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
+                              onnx_dir=args.onnx_cache)
+    except DDRSRError as error:
+        _error(str(error))
+        return 2
+    failed = 0
+    bar = tqdm(files, desc='upscaling', unit='img', file=sys.stderr, dynamic_ncols=True)
+    for path in bar:
+        try:
+            result = upsampler.upscale_file(path, output_name(path, args.output, args.suffix),
+                                            outscale=args.outscale, ext=args.ext, overwrite=args.overwrite)
+            if result.skipped:
+                tqdm.write(f'ddrsr: skip {path}: {result.path} exists (pass --overwrite to replace it)',
+                           file=sys.stderr)
+        except KeyboardInterrupt:
+            _error('interrupted')
+            return 130
+        except DDRSRError as error:
+            failed += 1
+            _error(str(error), path)
+        except MemoryError:
+            failed += 1
+            _error('out of memory; pass a tile size, e.g. -t 256', path)
+        except Exception as error:  # one bad photo must not stop the rest; no traceback for users
+            failed += 1
+            hint = 'pass a smaller tile, e.g. -t 256' if 'out of memory' in str(error).lower() else \
+                'this looks like a bug; please report it with the file'
+            _error(f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}; {hint}', path)
+    bar.close()
+    if failed:
+        print(f'ddrsr: {failed} of {len(files)} input(s) failed', file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
