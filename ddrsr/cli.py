@@ -65,6 +65,26 @@ def cmd_export(args):
     return result
 
 
+def cmd_evaluate(args):
+    """PSNR/SSIM (Y channel) per named spec for bicubic and each model, on fixed centre crops."""
+    from ddrsr.evaluation import bicubic_upscaler, evaluate
+    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.zoo import load_model
+
+    device = resolve_device(args.device)
+    candidates = [('bicubic', bicubic_upscaler(args.scale))]
+    for name in args.model:
+        model = load_model(name, device=device)
+        if model.scale != args.scale:
+            raise DDRSRError(f'model {name!r} is x{model.scale}, but --scale is {args.scale}')
+        candidates.append((name, model))
+    table = {}
+    for name, upscale in candidates:
+        table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
+                               crop_size=args.crop_size, seed=args.seed, device=device)
+    return {'hr': args.hr, 'crop_size': args.crop_size, 'scale': args.scale, 'results': table}
+
+
 # ----------------------------------------------------------------------------------------------------
 def build_parser():
     from ddrsr.data.degradations import NAMED_SPECS
@@ -95,6 +115,20 @@ def build_parser():
     export.add_argument('--verify', action='store_true', help='compare onnxruntime with torch on two input sizes')
     _add_device(export)
     export.set_defaults(func=cmd_export)
+
+    evaluate = _parser_with_example(
+        subparsers, 'evaluate', 'PSNR/SSIM (Y, border = scale) per degradation spec, against bicubic.',
+        'ddrsr evaluate -n rrdb_ddr_bn_x4_lite -n rrdb_bn_x4_lite --hr datasets/debian_photos/hr '
+        '--meta_info scripts/debian_photos_val.txt')
+    evaluate.add_argument('-n', '--model', action='append', default=[], help='model name (repeat for several)')
+    evaluate.add_argument('--hr', required=True, help='folder of HR images')
+    evaluate.add_argument('--meta_info', help='file listing the HR images to use (default: all in --hr)')
+    evaluate.add_argument('--specs', nargs='+', default=['clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'])
+    evaluate.add_argument('--crop_size', type=int, default=192, help='centre crop of each HR image (default: 192)')
+    evaluate.add_argument('--scale', type=int, default=4)
+    evaluate.add_argument('--seed', type=int, default=0)
+    _add_device(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

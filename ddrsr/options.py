@@ -31,9 +31,12 @@ REQUIRED_IN = {'train': ('total_iter', 'optim_g'), 'val': ('val_freq', 'save_img
 
 
 def load_yaml(path):
+    """Parse ``path`` exactly as BasicSR will (its loader has no YAML merge keys, ``<<``)."""
+    from basicsr.utils.options import ordered_yaml
+
     try:
         with open(path) as f:
-            opt = yaml.safe_load(f)
+            opt = yaml.load(f, Loader=ordered_yaml()[0])
     except FileNotFoundError:
         raise DDRSRError(f'option file {path!r} not found') from None
     except yaml.YAMLError as error:

@@ -262,19 +262,6 @@ def _cli():
     return module
 
 
-@pytest.fixture
-def tiny_zoo(tmp_path, monkeypatch):
-    """Register the tiny DDR network as zoo model 'tiny_ddr' with a checkpoint in tmp_path."""
-    from ddrsr import zoo
-
-    checkpoint = tmp_path / 'tiny.pth'
-    torch.save({'params_ema': tiny_ddr_net().state_dict()}, checkpoint)
-    arch = {'type': 'RRDBNetDDR', 'num_feat': 8, 'num_block': 2, 'num_grow_ch': 4, 'scale': 4, 'use_ddr': True,
-            'encoder': TINY_ENCODER}
-    monkeypatch.setitem(zoo.MODELS, 'tiny_ddr', {'file': str(checkpoint), 'scale': 4, 'arch': arch})
-    return str(checkpoint)
-
-
 def test_cli_folder_with_a_corrupt_file(tiny_zoo, tmp_path, capsys):
     inputs, outputs = tmp_path / 'in', tmp_path / 'out'
     inputs.mkdir()

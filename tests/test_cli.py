@@ -1,0 +1,82 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import DATA, ROOT
+from ddrsr import cli
+
+
+def run_cli(argv, capsys):
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_degrade_writes_deterministic_lq_set(tmp_path, capsys):
+    hr = os.path.join(DATA, 'hr')
+    status, out, err = run_cli(['degrade', '-i', hr, '-o', str(tmp_path / 'a'), '--spec', 'blur2_noise20',
+                                '--device', 'cpu'], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result['count'] == 2 and result['spec'] == 'blur2_noise20'
+    names = sorted(os.listdir(tmp_path / 'a'))
+    assert names == ['seeding_0.png', 'seeding_1.png']
+    assert Image.open(tmp_path / 'a' / names[0]).size == (32, 32)
+    run_cli(['degrade', '-i', hr, '-o', str(tmp_path / 'b'), '--spec', 'blur2_noise20'], capsys)
+    run_cli(['degrade', '-i', hr, '-o', str(tmp_path / 'c'), '--spec', 'blur2_noise20', '--seed', '5'], capsys)
+    a, b, c = (np.asarray(Image.open(tmp_path / d / names[0])) for d in 'abc')
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize('argv,expected', [
+    (['degrade', '-i', 'no/such/dir', '-o', 'x', '--spec', 'clean'], 'does not exist'),
+    (['degrade', '-i', os.path.join(DATA, 'hr'), '-o', 'x', '--spec', 'blurry'], 'unknown degradation spec'),
+    (['export', '-n', 'no_such_model', '-o', 'x.onnx'], "unknown model name"),
+])
+def test_user_errors_are_one_line(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(argv, capsys)
+    assert status == 2 and out == ''
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('ddrsr: error:') and expected in lines[0]
+
+
+def test_export_verify_reports_parity(tiny_zoo, tmp_path, capsys):
+    path = tmp_path / 'tiny.onnx'
+    status, out, err = run_cli(['export', '-n', 'tiny_ddr', '-o', str(path), '--verify', '--device', 'cpu'], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert path.exists() and result['opset'] >= 17
+    assert set(result['verify']) == {'37x53', '64x48'}
+    assert all(v['max_abs'] < 1e-4 for v in result['verify'].values())
+
+
+def test_train_script_rejects_misspelled_key_in_one_line(tmp_path):
+    with open(os.path.join(DATA, 'train_srgan_encoder_smoke.yml')) as f:
+        opt = yaml.safe_load(f)
+    opt['train']['total_iters'] = opt['train'].pop('total_iter')
+    path = tmp_path / 'bad.yml'
+    path.write_text(yaml.safe_dump(opt))
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'ddrsr', 'train.py'), '-opt', str(path)],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # exactly one line
+    assert 'ddrsr: error:' in result.stderr and 'train.total_iters' in result.stderr and 'bad.yml' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_evaluate_two_tiny_images(tiny_zoo, capsys):
+    status, out, err = run_cli(['evaluate', '-n', 'tiny_ddr', '--hr', os.path.join(DATA, 'hr'), '--specs', 'clean',
+                                'noise20', '--crop_size', '64', '--device', 'cpu'], capsys)
+    assert status == 0, err
+    results = json.loads(out)['results']
+    assert set(results) == {'bicubic', 'tiny_ddr'}
+    bicubic = results['bicubic']
+    assert bicubic['clean']['count'] == 2 and bicubic['clean']['psnr'] > bicubic['noise20']['psnr'] > 15
+    assert 0 < bicubic['noise20']['ssim'] < bicubic['clean']['ssim'] <= 1
