@@ -116,3 +116,13 @@ def test_fp16_export(model, tmp_path):
     assert session.get_inputs()[0].type == 'tensor(float16)'
     report = verify_onnx(model, path, sizes=((37, 53),))
     assert report['37x53']['mean_abs'] < 5e-3
+
+
+def test_corrupt_onnx_file_is_a_clear_error(tmp_path):
+    from ddrsr.errors import DDRSRError
+    from ddrsr.inference.onnx_backend import OnnxBackend
+
+    bad = tmp_path / 'generator.onnx'
+    bad.write_bytes(b'not an onnx model')
+    with pytest.raises(DDRSRError, match='not a valid ONNX model'):
+        OnnxBackend(None, str(bad))

@@ -98,7 +98,12 @@ class OnnxBackend:
         for role, path in (('encoder', encoder_path), ('generator', generator_path)):
             if path is None:
                 continue
-            onnx.checker.check_model(path)  # a corrupt cache file fails here with a clear message
+            try:
+                onnx.checker.check_model(path)  # a corrupt cache file fails here, before a session opens
+            except Exception as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise DDRSRError(f'{path}: not a valid ONNX model ({first}); delete the ONNX cache folder '
+                                 'and run again') from None
             self.sessions[role] = ort.InferenceSession(path, providers=providers)
         self.generator_inputs = [i.name for i in self.sessions['generator'].get_inputs()]
         if (len(self.generator_inputs) > 1) != ('encoder' in self.sessions):
