@@ -121,6 +121,29 @@ def check_options(opt, source='<options>'):
             _check_keys(dataset, [*LOADER_KEYS, *own_keys], where, source)
 
 
+def ema_leftover(opt):
+    """Share of the initial weights still in the EMA network at ``total_iter`` (``decay ** total_iter``).
+
+    An EMA horizon longer than the run (e.g. decay 0.999 for 2500 iterations: 8%) leaves the saved
+    ``params_ema`` part random, and a network without a global residual then validates at ~10 dB.
+    """
+    train = opt.get('train') or {}
+    decay = float(train.get('ema_decay') or 0)
+    return decay ** int(train.get('total_iter', 0)) if decay > 0 else 0.0
+
+
+def option_warnings(opt, source='<options>'):
+    """Things that are legal but almost surely unintended; returned as messages, not raised."""
+    messages = []
+    leftover = ema_leftover(opt)
+    if leftover > 0.01:
+        decay = opt['train']['ema_decay']
+        messages.append(f'{source}: with ema_decay {decay} and total_iter {opt["train"]["total_iter"]} the EMA '
+                        f'weights still hold {leftover:.0%} of the random initialisation at the end; lower '
+                        f'ema_decay (e.g. {1 - 5 / int(opt["train"]["total_iter"]):.4g}) or train longer')
+    return messages
+
+
 def check_option_file(path):
     """Load ``path`` and check it; returns the option dict."""
     opt = load_yaml(path)

@@ -6,13 +6,15 @@ import yaml
 
 from conftest import ROOT
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_option_file, check_options
+from ddrsr.options import check_option_file, check_options, ema_leftover, option_warnings
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(ROOT, 'options', '*.yml')) +
                                         glob.glob(os.path.join(ROOT, 'tests', 'data', '*_smoke.yml'))))
 def test_shipped_option_files_pass(path):
-    check_option_file(path)
+    opt = check_option_file(path)
+    assert ema_leftover(opt) < 0.01  # the saved params_ema must not be part random
+    assert option_warnings(opt, path) == []
 
 
 def smoke():
@@ -52,3 +54,11 @@ def test_missing_key_basicsr_needs():
     del opt['val']['save_img']
     with pytest.raises(DDRSRError, match='val.save_img'):
         check_options(opt)
+
+
+def test_long_ema_horizon_for_a_short_run_warns():
+    opt = smoke()
+    opt['train'].update(ema_decay=0.999, total_iter=2500)
+    assert 0.08 < ema_leftover(opt) < 0.09
+    (message, ) = option_warnings(opt, 'short.yml')
+    assert 'short.yml' in message and '8%' in message
