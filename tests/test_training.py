@@ -46,7 +46,7 @@ def test_ddr_smoke_train_from_plain_rrdbnet(tmp_path):
     plain = RRDBNet(3, 3, scale=4, num_feat=8, num_block=2, num_grow_ch=4)
     torch.save({'params_ema': plain.state_dict()}, plain_path)
     opt_path, name = write_options(tmp_path, 'train_rrdb_ddr_smoke.yml', pretrain_network_encoder=str(encoder_path),
-                                   pretrain_network_g=str(plain_path), param_key_g='params_ema')
+                                   pretrain_network_g=str(plain_path))  # holds only params_ema, like Real-ESRGAN
     train(root_path=tmp_path, argv=['-opt', opt_path])
     state = torch.load(tmp_path / 'experiments' / name / 'models' / 'net_g_latest.pth', weights_only=True)
     params = state['params_ema']

@@ -6,11 +6,12 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from ddrsr.checkpoint import load_state_dict_file
 from ddrsr.errors import DDRSRError
 from .on_device_degradation import OnDeviceDegradationMixin
+from .safe_loading import SafeLoadingMixin
 from .srgan_encoder_model import use_local_vgg_weights
 
 
 @MODEL_REGISTRY.register()
-class DDRSRModel(OnDeviceDegradationMixin, SRModel):
+class DDRSRModel(SafeLoadingMixin, OnDeviceDegradationMixin, SRModel):
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with

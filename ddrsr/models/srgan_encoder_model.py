@@ -7,6 +7,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ddrsr.errors import DDRSRError
 from .on_device_degradation import OnDeviceDegradationMixin
+from .safe_loading import SafeLoadingMixin
 
 
 def use_local_vgg_weights(train_opt):
@@ -29,7 +30,7 @@ def use_local_vgg_weights(train_opt):
 
 
 @MODEL_REGISTRY.register()
-class SRGANEncoderModel(OnDeviceDegradationMixin, SRGANModel):
+class SRGANEncoderModel(SafeLoadingMixin, OnDeviceDegradationMixin, SRGANModel):
     """BasicSR's SRGANModel with two changes.
 
     * The LQ is made on the device from HR patches (clean bicubic unless ``degradation:`` says
