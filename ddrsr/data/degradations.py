@@ -326,7 +326,6 @@ class RandomDegradation:
         return degrade(hr, self.sample(hr.shape[0], generator, hr.device), scale, generator)
 
 
-CLEAN = RandomDegradation()  # bicubic only: the SRGAN encoder's training data
-__all__ = ['DegradationParams', 'DegradationSpec', 'RandomDegradation', 'NAMED_SPECS', 'CLEAN', 'degrade',
+__all__ = ['DegradationParams', 'DegradationSpec', 'RandomDegradation', 'NAMED_SPECS', 'degrade',
            'degrade_with_spec', 'parse_spec', 'gaussian_kernels', 'blur', 'downsample', 'add_noise', 'jpeg',
            'quantize']
