@@ -20,3 +20,18 @@ def load_state_dict_file(path, param_key='params_ema'):
     if not isinstance(checkpoint, dict) or not all(torch.is_tensor(v) for v in checkpoint.values()):
         raise DDRSRError(f'{path!r} is not a BasicSR checkpoint ({{"params_ema": state_dict}})')
     return {k[len('module.'):] if k.startswith('module.') else k: v.float() for k, v in checkpoint.items()}
+
+
+def load_into(network, path, hint, state=None):
+    """Load checkpoint ``path`` (or its already read ``state``) into ``network`` strictly.
+
+    A shape or key mismatch becomes one DDRSRError naming the file, the first line of torch's message and
+    ``hint`` (what the user should pass instead). Returns ``network``.
+    """
+    state = load_state_dict_file(path) if state is None else state
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise DDRSRError(f'weights {path!r} do not match {type(network).__name__} ({first}); {hint}') from None
+    return network

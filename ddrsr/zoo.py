@@ -9,7 +9,7 @@ import os
 
 import torch
 
-from ddrsr.checkpoint import load_state_dict_file
+from ddrsr.checkpoint import load_into
 from ddrsr.errors import DDRSRError, unknown_names_error
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
@@ -67,14 +67,8 @@ def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
     if not os.path.isfile(path):
         raise DDRSRError(f'weights for model {name!r} not found at {path!r}; the shipped files live in weights/ '
                          '(see weights/README.md for the command that trains them)')
-    network = build_network(entry['arch'])
-    state = load_state_dict_file(path)
-    try:
-        network.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise DDRSRError(f'weights {path!r} do not match the architecture of model {name!r} ({first}); '
-                         'pass the checkpoint with the matching -n model name') from None
+    network = load_into(build_network(entry['arch']), path,
+                        f'they are not weights for model {name!r}; pass the matching -n model name')
     network.scale = entry['scale']
     network.model_name = name
     return network.eval().requires_grad_(False).to(torch.device(device))

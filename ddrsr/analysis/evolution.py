@@ -84,15 +84,9 @@ def build_generator(network_opt):
 
 def load_checkpoint_into(network, path):
     """Load a BasicSR checkpoint (``params_ema``, else ``params``) into ``network``, strictly."""
-    from ddrsr.checkpoint import load_state_dict_file
+    from ddrsr.checkpoint import load_into
 
-    try:
-        network.load_state_dict(load_state_dict_file(path), strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise DDRSRError(f'checkpoint {path!r} does not fit the architecture ({first}); '
-                         'pass the matching --opt or --arch-from-model') from None
-    return network
+    return load_into(network, path, 'pass the matching --opt or --arch-from-model')
 
 
 def checkpoint_evolution(network, checkpoints, layer, sets, val_hr, scale, runs=5, perplexity=None,

@@ -3,7 +3,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ddrsr.checkpoint import load_state_dict_file
+from ddrsr.checkpoint import load_into, load_state_dict_file
 from ddrsr.errors import DDRSRError
 from .on_device_degradation import OnDeviceDegradationMixin
 from .safe_loading import SafeLoadingMixin
@@ -49,10 +49,6 @@ class DDRSRModel(SafeLoadingMixin, OnDeviceDegradationMixin, SRModel):
         state = load_state_dict_file(path)
         nets = [self.net_g] + ([self.net_g_ema] if hasattr(self, 'net_g_ema') else [])
         for net in nets:
-            generator = self.get_bare_model(net).encoder.generator
-            try:
-                generator.load_state_dict(state, strict=True)
-            except RuntimeError as error:
-                raise DDRSRError(f'encoder weights {path!r} do not fit network_g.encoder.generator: '
-                                 f'{str(error).splitlines()[0]}') from None
+            load_into(self.get_bare_model(net).encoder.generator, path,
+                      'network_g.encoder.generator must match the SRGAN encoder that was trained', state=state)
         get_root_logger().info(f'Loaded frozen DDR encoder from {path}')
