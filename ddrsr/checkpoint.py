@@ -32,6 +32,8 @@ def load_into(network, path, hint, state=None):
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise DDRSRError(f'weights {path!r} do not match {type(network).__name__} ({first}); {hint}') from None
+        # torch's first line is only a header; the next one names the missing/unexpected/mis-sized keys.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0])[:200]
+        raise DDRSRError(f'weights {path!r} do not match {type(network).__name__} ({detail}); {hint}') from None
     return network
