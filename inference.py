@@ -6,15 +6,17 @@ Examples:
     python inference.py -i photos --backend onnx --ext png
 
 Every failed input prints one line ``ddrsr: error: <file>: <what to do>`` on stderr; the others go on.
-The exit status is 1 if any input failed (2 for a bad model or option). Inputs are never overwritten,
-and existing outputs are skipped unless ``--overwrite``.
+The exit status is 1 if any input failed (2 for a bad model or option, or an output folder that cannot
+be written). Inputs are never overwritten, and existing outputs are skipped unless ``--overwrite``.
+Files whose header claims more than ``--max_pixels`` pixels are refused before they are decoded.
 """
 import argparse
 import os
 import sys
+import tempfile
 
 from ddrsr.errors import DDRSRError
-from ddrsr.inference.image_io import READ_EXTENSIONS
+from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, READ_EXTENSIONS
 from ddrsr.inference.upsampler import DEFAULT_TILE_PAD, Upsampler
 from ddrsr.zoo import DEFAULT_MODEL, MODELS
 
@@ -22,7 +24,7 @@ from ddrsr.zoo import DEFAULT_MODEL, MODELS
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Blind super-resolution of photos with a DDR-guided RRDBNet.',
-        epilog='example: python inference.py -i inputs -o results -n rrdb_ddr_bn_x4_lite -t 256')
+        epilog='example: python inference.py -i inputs -o results -n rrdb_ddr_real_x4_lite -t 256')
     parser.add_argument('-i', '--input', default='inputs', help='input image or folder (default: inputs)')
     parser.add_argument('-o', '--output', default='results', help='output folder (default: results)')
     parser.add_argument('-n', '--model_name', default=DEFAULT_MODEL,
@@ -45,21 +47,52 @@ def build_parser():
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto',
                         help='device (default: auto = cuda if available)')
     parser.add_argument('--overwrite', action='store_true', help='replace outputs that already exist')
+    parser.add_argument('--max_pixels', type=_pixel_count, default=DEFAULT_MAX_PIXELS,
+                        help='refuse inputs with more pixels, checked before decoding '
+                        f'(default: {DEFAULT_MAX_PIXELS:.0e}; 0: no limit)')
     return parser
 
 
+def _pixel_count(text):
+    """``--max_pixels`` value: an integer count, also written as a float such as 2e8."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a pixel count such as 200000000 or 2e8, got {text!r}') from None
+    if not 0 <= value < float('inf'):  # also refuses nan
+        raise argparse.ArgumentTypeError(f'expected a pixel count >= 0 (0: no limit), got {text!r}')
+    return int(value)
+
+
 def list_inputs(path):
-    """The image files to process: ``path`` itself, or the images directly inside folder ``path``."""
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
+    """The image files to process: ``path`` itself, or the images directly inside folder ``path``.
+
+    A folder entry with an image extension is listed even when it is not a readable regular file (a
+    broken link, a symlink loop, a named pipe): it then fails with its own error line instead of being
+    skipped without a word. Folders are never listed.
+    """
+    if os.path.isdir(path):
+        names = sorted(n for n in os.listdir(path) if not n.startswith('.'))
+    elif os.path.lexists(path):
+        return [path]  # read_image says what is wrong with it (loop, pipe, broken link)
+    else:
         raise DDRSRError(f'input {path!r} does not exist; pass an image or a folder with -i')
-    names = sorted(n for n in os.listdir(path) if not n.startswith('.'))
     files = [os.path.join(path, n) for n in names
-             if os.path.isfile(os.path.join(path, n)) and n.lower().endswith(READ_EXTENSIONS)]
+             if n.lower().endswith(READ_EXTENSIONS) and not os.path.isdir(os.path.join(path, n))]
     if not files:
         raise DDRSRError(f'no images ({", ".join(READ_EXTENSIONS)}) in {path!r}; put photos there or pass -i')
     return files
+
+
+def check_output_folder(folder):
+    """Create ``folder`` if needed and prove it writable, so a read-only folder is one error, not one per file."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise DDRSRError(f'cannot write to the output folder {folder!r} ({error.strerror or error}); '
+                         'choose a writable folder with -o') from None
 
 
 def output_name(in_path, out_dir, suffix):
@@ -82,9 +115,10 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         files = list_inputs(args.input)
+        check_output_folder(args.output)
         upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
                               tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
-                              onnx_dir=args.onnx_cache)
+                              onnx_dir=args.onnx_cache, max_pixels=args.max_pixels)
     except DDRSRError as error:
         _error(str(error))
         return 2
@@ -106,6 +140,9 @@ def main(argv=None):
         except MemoryError:
             failed += 1
             _error('out of memory; pass a tile size, e.g. -t 256', path)
+        except OSError as error:  # e.g. the disk filled up while writing
+            failed += 1
+            _error(f'{error.strerror or error}; check that the output folder is writable and has free space', path)
         except Exception as error:  # one bad photo must not stop the rest; no traceback for users
             failed += 1
             hint = 'pass a smaller tile, e.g. -t 256' if 'out of memory' in str(error).lower() else \

@@ -1,4 +1,7 @@
-"""Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle)."""
+"""Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle), writing them atomically."""
+import os
+import tempfile
+
 import torch
 
 from ddrsr.errors import DDRSRError
@@ -20,6 +23,33 @@ def load_state_dict_file(path, param_key='params_ema'):
     if not isinstance(checkpoint, dict) or not all(torch.is_tensor(v) for v in checkpoint.values()):
         raise DDRSRError(f'{path!r} is not a BasicSR checkpoint ({{"params_ema": state_dict}})')
     return {k[len('module.'):] if k.startswith('module.') else k: v.float() for k, v in checkpoint.items()}
+
+
+def atomic_save(obj, path):
+    """``torch.save(obj, path)`` that never leaves a partial file under ``path``.
+
+    The data goes to a hidden temporary file in the same folder, is flushed to disk, and then replaces
+    ``path`` in one ``os.replace``: a run killed mid-write (``kill -9``, power loss) leaves the previous
+    file, or none, never a truncated one. The temporary name does not end in ``.pth``/``.state``, so
+    resume logic never picks it up.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(handle, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the checkpoint normal permissions
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.remove(temp)
+        raise
+    return path
 
 
 def load_into(network, path, hint, state=None):

@@ -6,6 +6,7 @@ can fix print one ``ddrsr: error: ...`` line and exit with status 2, with no tra
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from ddrsr.errors import DDRSRError
@@ -86,23 +87,39 @@ def cmd_export(args):
 
 
 def cmd_evaluate(args):
-    """PSNR/SSIM (Y channel) per named spec for bicubic and each model, on fixed centre crops."""
+    """PSNR/SSIM(/NIQE) per named spec for bicubic and each model; optionally a Markdown report and a visual PNG."""
     from ddrsr.evaluation import bicubic_upscaler, evaluate
     from ddrsr.inference.upsampler import resolve_device
-    from ddrsr.zoo import load_model
+    from ddrsr.results_report import check_targets, results_markdown, save_visual_comparison
+    from ddrsr.zoo import DEFAULT_MODEL, model_entry, load_model
 
     device = resolve_device(args.device)
     candidates = [('bicubic', bicubic_upscaler(args.scale))]
+    labels = {'bicubic': 'bicubic'}
     for name in args.model:
         model = load_model(name, device=device)
         if model.scale != args.scale:
             raise DDRSRError(f'model {name!r} is x{model.scale}, but --scale is {args.scale}')
         candidates.append((name, model))
+        labels[name] = model_entry(name).get('label', name)
     table = {}
     for name, upscale in candidates:
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
-                               crop_size=args.crop_size, seed=args.seed, device=device)
-    return {'hr': args.hr, 'crop_size': args.crop_size, 'scale': args.scale, 'results': table}
+                               crop_size=args.crop_size, seed=args.seed, device=device, niqe=args.niqe)
+    report = {'hr': args.hr, 'meta_info': args.meta_info, 'crop_size': args.crop_size, 'scale': args.scale,
+              'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL)}
+    if args.visual:
+        shown = [(labels[name], upscale) for name, upscale in candidates]
+        report['visual'] = save_visual_comparison(shown, args.hr, args.visual_specs or args.specs, args.visual,
+                                                  scale=args.scale, meta_info=args.meta_info,
+                                                  crop_size=args.crop_size, image_index=args.visual_image,
+                                                  seed=args.seed, device=device)
+    if args.markdown:
+        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
+        with open(args.markdown, 'w', encoding='utf-8') as handle:
+            handle.write(results_markdown(report, labels, command=getattr(args, 'command_line', None)))
+        report['markdown'] = args.markdown
+    return report
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -240,7 +257,7 @@ def build_parser():
     degrade.set_defaults(func=cmd_degrade)
 
     export = _parser_with_example(subparsers, 'export', 'Export a model to ONNX: one graph, lq -> sr.',
-                                  'ddrsr export -n rrdb_ddr_bn_x4_lite -o model.onnx --verify')
+                                  'ddrsr export -n rrdb_ddr_real_x4_lite -o model.onnx --verify')
     export.add_argument('-n', '--model', default=DEFAULT_MODEL, help=f'model name (default: {DEFAULT_MODEL})')
     export.add_argument('--model_path', help='checkpoint to use instead of the shipped weights')
     export.add_argument('-o', '--output', required=True, help='ONNX file to write')
@@ -252,7 +269,7 @@ def build_parser():
 
     evaluate = _parser_with_example(
         subparsers, 'evaluate', 'PSNR/SSIM (Y, border = scale) per degradation spec, against bicubic.',
-        'ddrsr evaluate -n rrdb_ddr_bn_x4_lite -n rrdb_bn_x4_lite --hr datasets/debian_photos/hr '
+        'ddrsr evaluate -n rrdb_ddr_real_x4_lite -n rrdb_ddr_bn_x4_lite -n rrdb_bn_x4_lite --hr datasets/debian_photos/hr '
         '--meta_info scripts/debian_photos_val.txt')
     evaluate.add_argument('-n', '--model', action='append', default=[], help='model name (repeat for several)')
     evaluate.add_argument('--hr', required=True, help='folder of HR images')
@@ -261,6 +278,12 @@ def build_parser():
     evaluate.add_argument('--crop_size', type=int, default=192, help='centre crop of each HR image (default: 192)')
     evaluate.add_argument('--scale', type=int, default=4)
     evaluate.add_argument('--seed', type=int, default=0)
+    evaluate.add_argument('--niqe', action='store_true', help='also compute NIQE of the outputs (basicsr.metrics)')
+    evaluate.add_argument('--markdown', help='write the table, gains over bicubic and release targets here '
+                          '(e.g. docs/RESULTS.md)')
+    evaluate.add_argument('--visual', help='write a side-by-side PNG: input, bicubic, each model, ground truth')
+    evaluate.add_argument('--visual_specs', nargs='+', help='specs shown in --visual (default: --specs)')
+    evaluate.add_argument('--visual_image', type=int, default=0, help='which validation image --visual shows')
     _add_device(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -301,12 +324,19 @@ def build_parser():
     evolution.add_argument('--crop_size', type=int, default=192, help='centre crop for PSNR (default: 192)')
     _add_set_arguments(evolution, 'results/evolution')
     evolution.set_defaults(func=cmd_evolution)
+
+    from ddrsr.cli_identify import add_subcommands  # identify, classification-vs-sr (kept in their own file)
+    add_subcommands(subparsers, _parser_with_example, _add_device)
+    from ddrsr.faig.cli import add_subcommands as add_faig_subcommands  # faig, faig-mask, faig-predict
+    add_faig_subcommands(subparsers, _parser_with_example, _add_device)
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Reports that quote the command which produced them (e.g. `ddrsr evaluate --markdown`) read this.
+    args.command_line = shlex.join(['ddrsr'] + list(sys.argv[1:] if argv is None else argv))
     try:
         import ddrsr  # noqa: F401  (registries and the torchvision alias)
         result = args.func(args)

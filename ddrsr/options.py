@@ -10,6 +10,7 @@ import inspect
 import yaml
 
 from ddrsr.errors import DDRSRError, unknown_names_error
+from ddrsr.option_values import check_constructor_values, check_dataset_paths, check_value_types
 
 TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
             'train', 'val', 'logger', 'dist_params', 'degradation', 'find_unused_parameters', 'is_train', 'dist')
@@ -19,7 +20,7 @@ PATH_KEYS = ('pretrain_network_g', 'pretrain_network_d', 'strict_load_g', 'stric
 TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
               'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'gan_start_iter')
 LOSS_SECTIONS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'ldl_opt')
-VAL_KEYS = ('val_freq', 'save_img', 'metrics', 'pbar', 'suffix')
+VAL_KEYS = ('val_freq', 'save_img', 'metrics', 'pbar', 'suffix', 'ddr_chi')  # ddr_chi: ddrsr's CHI hook
 LOGGER_KEYS = ('print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb')
 # Keys BasicSR's dataloader builder and train loop read from every dataset block.
 LOADER_KEYS = ('name', 'type', 'phase', 'scale', 'num_worker_per_gpu', 'batch_size_per_gpu', 'dataset_enlarge_ratio',
@@ -72,10 +73,11 @@ def _check_registered(section, registry, where, source, extra=()):
     accepted = _accepted_arguments(registry.get(name))
     if accepted is not None:
         _check_keys(section, ['type', *accepted, *extra], where, source)
+    check_constructor_values(section, registry.get(name), where, source)
 
 
 def check_options(opt, source='<options>'):
-    """Raise DDRSRError naming ``source`` and the key if ``opt`` has an unknown or misspelled key."""
+    """Raise DDRSRError naming ``source`` and the key if ``opt`` has an unknown or misspelled key or a wrong type."""
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
 
     _check_keys(opt, TOP_KEYS, '', source)
@@ -92,6 +94,13 @@ def check_options(opt, source='<options>'):
             missing = [f'{section}.{k}' for k in REQUIRED_IN[section] if k not in opt[section]]
             if missing:
                 raise DDRSRError(f'{source}: missing required key(s): {", ".join(missing)}')
+    if (opt.get('val') or {}).get('ddr_chi') is not None:
+        from ddrsr.models.ddr_chi_validation import DDR_CHI_KEYS, ddr_chi_settings
+        _check_keys(opt['val']['ddr_chi'], DDR_CHI_KEYS, 'val.ddr_chi', source)
+        try:
+            ddr_chi_settings(opt)
+        except DDRSRError as error:
+            raise DDRSRError(f'{source}: {error}') from None
     for net in ('network_g', 'network_d'):
         if net in opt:
             _check_registered(opt[net], ARCH_REGISTRY, net, source)
@@ -119,6 +128,7 @@ def check_options(opt, source='<options>'):
         own_keys = getattr(DATASET_REGISTRY.get(dataset['type']), 'OPTION_KEYS', None)
         if own_keys is not None:  # only ddrsr's datasets declare their keys; BasicSR's are not checked
             _check_keys(dataset, [*LOADER_KEYS, *own_keys], where, source)
+    check_value_types(opt, source)
 
 
 def ema_leftover(opt):
@@ -144,8 +154,10 @@ def option_warnings(opt, source='<options>'):
     return messages
 
 
-def check_option_file(path):
-    """Load ``path`` and check it; returns the option dict."""
+def check_option_file(path, check_paths=True):
+    """Load ``path`` and check it (with ``check_paths``, also that its dataset folders exist); returns the dict."""
     opt = load_yaml(path)
     check_options(opt, source=path)
+    if check_paths:
+        check_dataset_paths(opt, source=path)
     return opt

@@ -41,7 +41,16 @@ def load_resume_state(opt):
     if path is None:
         return None
     device = torch.device('cuda', torch.cuda.current_device()) if opt['num_gpu'] != 0 else torch.device('cpu')
-    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)  # never an unsafe unpickle
+    except Exception as error:  # a pickle with code in it, a truncated file, not a checkpoint at all
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise DDRSRError(f'cannot load the training state {path!r} ({first}); it is corrupt or not a plain '
+                         'checkpoint. Delete it (and the matching net_*.pth) to resume from the one before, or '
+                         'start afresh without --auto_resume') from None
+    if not isinstance(state, dict) or not isinstance(state.get('iter'), int):
+        raise DDRSRError(f'{path!r} is not a BasicSR training state (no iteration count); delete it to resume '
+                         'from the one before')
     check_resume(opt, state['iter'])
     return state
 

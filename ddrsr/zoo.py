@@ -2,7 +2,8 @@
 
 A name picks an entry; ``weights`` may point the same architecture at another checkpoint (for example
 a ``net_g_ema`` from your own training run). Checkpoints are BasicSR files (``{'params_ema': ...}``);
-fp16 state dicts are cast back to fp32 on load.
+fp16 state dicts are cast back to fp32 on load. Shipped files (loaded by name from ``WEIGHTS_DIR``) are
+checked against ``weights/SHA256SUMS`` first (see ``ddrsr.weights_manifest``).
 """
 import copy
 import os
@@ -11,31 +12,46 @@ import torch
 
 from ddrsr.checkpoint import load_into
 from ddrsr.errors import DDRSRError, unknown_names_error
+from ddrsr.weights_manifest import verify_shipped
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 
 _LITE_ENCODER = {'type': 'SRResNet', 'num_feat': 32, 'num_block': 8, 'upscale': 4, 'with_gr': True}
 _LITE_RRDB = {'num_feat': 32, 'num_block': 6, 'num_grow_ch': 16, 'scale': 4}
 
+_LITE_DDR = {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': True,
+             'encoder': {'generator': _LITE_ENCODER, 'layer': 'body.7', 'embed_dim': 64}}
+_LITE_PLAIN = {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': False}
+
+# 'label' is the row title in reports (docs/RESULTS.md).
 MODELS = {
+    'rrdb_ddr_real_x4_lite': {
+        'file': 'rrdb_ddr_real_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (real photos, default)',
+        'description': 'RRDBNet-DDR for real photos: blur + resize + noise + JPEG (lite, 2 CPU cores)',
+        'arch': _LITE_DDR,
+    },
     'rrdb_ddr_bn_x4_lite': {
-        'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4,
-        'description': 'RRDBNet-DDR trained on blur + noise (lite, 2 CPU cores)',
-        'arch': {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': True,
-                 'encoder': {'generator': _LITE_ENCODER, 'layer': 'body.7', 'embed_dim': 64}},
+        'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',
+        'description': 'RRDBNet-DDR fine-tuned from RRDB (clean) on blur + noise (lite)',
+        'arch': _LITE_DDR,
     },
     'rrdb_bn_x4_lite': {
-        'file': 'rrdb_bn_x4_lite.pth', 'scale': 4,
-        'description': 'plain RRDBNet trained on blur + noise (lite baseline)',
-        'arch': {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': False},
+        'file': 'rrdb_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB (b+n)',
+        'description': 'plain RRDBNet fine-tuned from RRDB (clean) on blur + noise (lite; the FAIG target)',
+        'arch': _LITE_PLAIN,
+    },
+    'rrdb_clean_x4_lite': {
+        'file': 'rrdb_clean_x4_lite.pth', 'scale': 4, 'label': 'RRDB (clean)',
+        'description': 'plain RRDBNet on clean bicubic x4 (lite; the FAIG baseline)',
+        'arch': _LITE_PLAIN,
     },
     'srgan_encoder_x4_lite': {
-        'file': 'ddr_encoder_srgan_x4_lite.pth', 'scale': 4,
+        'file': 'ddr_encoder_srgan_x4_lite.pth', 'scale': 4, 'label': 'SRGAN encoder (clean)',
         'description': 'SRGAN (SRResNet + GR) on clean bicubic data: the lite DDR encoder',
         'arch': _LITE_ENCODER,
     },
 }
-DEFAULT_MODEL = 'rrdb_ddr_bn_x4_lite'
+DEFAULT_MODEL = 'rrdb_ddr_real_x4_lite'
 
 
 def model_entry(name):
@@ -67,6 +83,8 @@ def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
     if not os.path.isfile(path):
         raise DDRSRError(f'weights for model {name!r} not found at {path!r}; the shipped files live in weights/ '
                          '(see weights/README.md for the command that trains them)')
+    if weights is None and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):
+        verify_shipped(path, WEIGHTS_DIR)  # before unpickling anything: a corrupt file gets a clear message
     network = load_into(build_network(entry['arch']), path,
                         f'they are not weights for model {name!r}; pass the matching -n model name')
     network.scale = entry['scale']

@@ -1,7 +1,7 @@
 """Measure how far tiled inference is from whole-image inference, per tile_pad (to choose the default).
 
 Example:
-    python scripts/measure_tile_pad.py -n rrdb_ddr_bn_x4_lite -i inputs/seeding_small.png -t 64 --pads 0 4 8 16 24 32
+    python scripts/measure_tile_pad.py -n rrdb_ddr_real_x4_lite -i inputs/seeding_small.png -t 64 --pads 0 4 8 16 24 32
 
 Prints JSON to stdout: for each pad, the max and mean absolute difference (in [0, 1] units; one 8-bit
 grey level is 1/255 = 0.0039) between the tiled and the whole-image output of the same photo.

@@ -2,10 +2,13 @@
 """Turn a training checkpoint into a shipped weights file: ``{'params_ema': state_dict}`` only.
 
     python scripts/ship_weights.py experiments/NAME/models/net_g_latest.pth weights/NAME.pth [--fp16]
+    python scripts/ship_weights.py --manifest_only [--weights_dir weights]
 
 Optimizer state, the raw ``params`` and the discriminator are left behind. ``--fp16`` halves the file
-for full-scale networks (``ddrsr.zoo`` casts back to fp32 on load). Prints JSON with the sha256 and
-size to record in weights/README.md.
+for full-scale networks (``ddrsr.zoo`` casts back to fp32 on load). Then ``SHA256SUMS`` beside the
+output is rewritten from every weights file in that folder: ``ddrsr.zoo`` refuses a shipped file whose
+sha256 differs from it. ``--manifest_only`` just rewrites the manifest (after copying files in by hand).
+Prints JSON with the sha256 and size to record in weights/README.md.
 """
 import argparse
 import hashlib
@@ -17,14 +20,25 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ddrsr.checkpoint import load_state_dict_file  # noqa: E402
+from ddrsr.weights_manifest import MANIFEST_NAME, write_manifest  # noqa: E402
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('checkpoint')
-    parser.add_argument('output')
+    parser.add_argument('checkpoint', nargs='?')
+    parser.add_argument('output', nargs='?')
     parser.add_argument('--fp16', action='store_true')
-    args = parser.parse_args()
+    parser.add_argument('--manifest_only', action='store_true', help=f'only rewrite {MANIFEST_NAME}')
+    parser.add_argument('--weights_dir', default=WEIGHTS_DIR, help='folder of --manifest_only (default: weights/)')
+    args = parser.parse_args(argv)
+    if args.manifest_only:
+        manifest = write_manifest(args.weights_dir)
+        print(json.dumps({'manifest': os.path.join(args.weights_dir, MANIFEST_NAME), 'files': manifest}, indent=1))
+        return
+    if not args.checkpoint or not args.output:
+        parser.error('give CHECKPOINT and OUTPUT, or --manifest_only')
     state = load_state_dict_file(args.checkpoint, 'params_ema')
     if args.fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -32,8 +46,11 @@ def main():
     torch.save({'params_ema': state}, temp)
     os.replace(temp, args.output)
     digest = hashlib.sha256(open(args.output, 'rb').read()).hexdigest()
+    folder = os.path.dirname(os.path.abspath(args.output))
+    write_manifest(folder)
     print(json.dumps({'file': args.output, 'sha256': digest, 'bytes': os.path.getsize(args.output),
-                      'parameters': sum(v.numel() for v in state.values())}, indent=1))
+                      'parameters': sum(v.numel() for v in state.values()),
+                      'manifest': os.path.join(folder, MANIFEST_NAME)}, indent=1))
 
 
 if __name__ == '__main__':

@@ -80,3 +80,48 @@ def test_evaluate_two_tiny_images(tiny_zoo, capsys):
     bicubic = results['bicubic']
     assert bicubic['clean']['count'] == 2 and bicubic['clean']['psnr'] > bicubic['noise20']['psnr'] > 15
     assert 0 < bicubic['noise20']['ssim'] < bicubic['clean']['ssim'] <= 1
+
+
+def test_evaluate_writes_results_markdown_and_visual(tiny_zoo, tmp_path, capsys):
+    import cv2
+    hr = tmp_path / 'hr'
+    hr.mkdir()
+    for name in ('seeding_0.png', 'seeding_1.png'):  # NIQE needs >= 2 blocks of 96 px, so enlarge the crops
+        image = cv2.imread(os.path.join(DATA, 'hr', name))
+        cv2.imwrite(str(hr / name), cv2.resize(image, (208, 112), interpolation=cv2.INTER_CUBIC))
+    markdown, visual = tmp_path / 'docs' / 'RESULTS.md', tmp_path / 'docs' / 'visual.png'
+    status, out, err = run_cli(['evaluate', '-n', 'tiny_ddr', '--hr', str(hr), '--specs', 'clean', 'noise20',
+                                '--crop_size', '208', '--niqe', '--markdown', str(markdown), '--visual', str(visual),
+                                '--device', 'cpu'], capsys)
+    assert status == 0, err
+    report = json.loads(out)
+    niqe = report['results']['bicubic']['noise20']['niqe']
+    assert niqe > 0 and niqe != report['results']['bicubic']['clean']['niqe']
+    text = markdown.read_text()
+    bicubic_clean = report['results']['bicubic']['clean']
+    assert f'| bicubic | {bicubic_clean["psnr"]:.2f} / {bicubic_clean["ssim"]:.3f} / {bicubic_clean["niqe"]:.2f}' in text
+    assert 'ddrsr evaluate -n tiny_ddr' in text and 'visual.png' in text
+    from PIL import Image
+    width, height = Image.open(visual).size
+    assert 1.5 < width / height < 2.5  # 4 columns (input, bicubic, tiny_ddr, ground truth) x 2 rows (specs)
+
+
+def test_evaluate_niqe_on_too_small_crops_is_one_line_error(tiny_zoo, capsys):
+    status, out, err = run_cli(['evaluate', '--hr', os.path.join(DATA, 'hr'), '--specs', 'clean', '--crop_size', '64',
+                                '--niqe', '--device', 'cpu'], capsys)
+    assert status == 2 and 'NIQE needs' in err and '--crop_size' in err and 'Traceback' not in err
+
+
+def test_release_targets_are_checked_only_for_present_rows():
+    from ddrsr.results_report import check_targets
+
+    def row(psnr):
+        return {spec: {'psnr': psnr + i} for i, spec in enumerate(['blur2', 'noise20', 'blur2_noise20', 'jpeg30'])}
+
+    table = {'bicubic': row(20.0), 'default': row(21.5)}
+    checks = {check['target'].split(' on ')[-1]: check for check in check_targets(table, 'default')}
+    assert set(checks) == {'blur2 (dB)', 'noise20 (dB)', 'blur2_noise20 (dB)', 'jpeg30 (dB)'}
+    assert checks['blur2 (dB)']['met'] and not checks['noise20 (dB)']['met']
+    table.update({'rrdb_ddr_bn_x4_lite': row(22.0), 'rrdb_bn_x4_lite': row(22.1)})
+    ddr = [check for check in check_targets(table, 'default') if 'mean PSNR' in check['target']]
+    assert len(ddr) == 1 and not ddr[0]['met'] and abs(ddr[0]['value'] + 0.1) < 1e-9

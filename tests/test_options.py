@@ -12,7 +12,7 @@ from ddrsr.options import check_option_file, check_options, ema_leftover, option
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(ROOT, 'options', '*.yml')) +
                                         glob.glob(os.path.join(ROOT, 'tests', 'data', '*_smoke.yml'))))
 def test_shipped_option_files_pass(path):
-    opt = check_option_file(path)
+    opt = check_option_file(path, check_paths=False)  # the datasets are not in the repository
     assert ema_leftover(opt) < 0.01  # the saved params_ema must not be part random
     assert option_warnings(opt, path) == []
 
@@ -62,3 +62,55 @@ def test_long_ema_horizon_for_a_short_run_warns():
     assert 0.08 < ema_leftover(opt) < 0.09
     (message, ) = option_warnings(opt, 'short.yml')
     assert 'short.yml' in message and '8%' in message
+
+
+# ------------------------------------------------------------------------------- value types, paths
+def _write(tmp_path, text):
+    path = tmp_path / 'bad_options.yml'
+    path.write_text(text)
+    return str(path)
+
+
+def _smoke_text():
+    return open(os.path.join(ROOT, 'tests', 'data', 'train_srgan_encoder_smoke.yml')).read().replace(
+        'dataroot_gt: tests/data/hr', f'dataroot_gt: {os.path.join(ROOT, "tests", "data", "hr")}')
+
+
+@pytest.mark.parametrize('old,new,key,phrase', [
+    ('lr: !!float 2e-4', 'lr: 2e-4', 'train.optim_g.lr', 'write 0.0002 or !!float 2e-4'),  # YAML 1.1: text
+    ('save_img: false', "save_img: 'false'", 'val.save_img', 'without quotes'),
+    ('network_g: {type: SRResNet, num_feat: 8,', "network_g: {type: SRResNet, num_feat: '8',", 'network_g.num_feat',
+     'must be an integer'),
+    ('batch_size_per_gpu: 2', 'batch_size_per_gpu: 2.5', 'datasets.train.batch_size_per_gpu', 'must be an integer'),
+    ('total_iter: 4', 'total_iter: four', 'train.total_iter', 'must be a whole number'),
+    ('milestones: [100]', 'milestones: 100', 'train.scheduler.milestones', 'list of iteration numbers'),
+    ('num_gpu: 0', 'num_gpu: none', 'num_gpu', 'integer or auto'),
+])
+def test_wrong_value_type_names_key_and_file(tmp_path, old, new, key, phrase):
+    text = _smoke_text()
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new, 1))
+    with pytest.raises(DDRSRError) as info:
+        check_option_file(path)
+    message = str(info.value)
+    assert path in message and key in message and phrase in message
+
+
+def test_basicsr_style_values_are_accepted(tmp_path):
+    text = _smoke_text().replace('total_iter: 4', 'total_iter: !!float 4e3').replace('val_freq: 2', 'val_freq: 2.0e+3')
+    check_option_file(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize('old,new,key', [
+    ('dataroot_gt: ', 'dataroot_gt: /no/such/folder_', 'datasets.train.dataroot_gt'),
+    ('    gt_size: 128', '    gt_size: 128\n    meta_info: missing_meta_info.txt', 'datasets.train.meta_info'),
+])
+def test_missing_dataset_path_fails_before_training(tmp_path, old, new, key):
+    from ddrsr.training import train
+
+    path = _write(tmp_path, _smoke_text().replace(old, new, 1))
+    with pytest.raises(DDRSRError) as info:
+        train(root_path=tmp_path, argv=['-opt', path])
+    assert path in str(info.value) and key in str(info.value) and 'does not exist' in str(info.value)
+    assert not (tmp_path / 'experiments').exists()  # nothing was started
+    check_option_file(path, check_paths=False)  # only the path is wrong

@@ -116,12 +116,15 @@ def add_noise(images, params, generator):
         grey = torch.randn((batch, 1, height, width), generator=generator, device=images.device, dtype=images.dtype)
         noise = torch.where(params.gray_noise.to(images.device)[:, None, None, None], grey.expand_as(colour), colour)
         images = images + noise * sigma
-    scale = params.poisson_scale.to(images)[:, None, None, None]
-    if bool((scale > 0).any()):
+    scale = params.poisson_scale.to(images)
+    index = torch.nonzero(scale > 0).flatten()
+    if index.numel() > 0:
         # Shot noise of an 8-bit sensor: counts ~ Poisson(255 * x); ``scale`` multiplies its amplitude.
-        counts = images.clamp(0, 1) * 255.0
+        # Only the samples that get it are drawn: a Poisson draw costs ~20 Gaussian ones on the CPU, and
+        # drawing the whole batch made this the slowest step of the pipeline (docs/BENCHMARKS.md).
+        counts = images[index].clamp(0, 1) * 255.0
         shot = torch.poisson(counts, generator=generator) / 255.0 - counts / 255.0
-        images = images + shot * scale
+        images = images.index_add(0, index, shot * scale[index][:, None, None, None])
     return images
 
 

@@ -7,9 +7,16 @@ EXIF written back has its orientation tag reset to 1 (otherwise viewers would ro
 
 ``write_image`` writes atomically (a temporary file in the same folder, then ``os.replace``), so an
 interrupted run never leaves a half-written image under the final name.
+
+Hostile files fail with one DDRSRError naming the file, never a hang or a huge allocation: only
+regular files are opened (a named pipe would block the read forever, a symlink loop is named as such),
+and the pixel count in the header is checked against ``max_pixels`` before anything is decoded.
 """
+import contextlib
 import dataclasses
+import errno
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -23,6 +30,9 @@ from ddrsr.errors import DDRSRError
 #: Extensions that inference reads from a folder (case-insensitive).
 READ_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif')
 _ORIENTATION_TAG = 0x0112
+#: Default limit on the input pixel count (100 megapixels: above any camera; a x4 result of it already
+#: needs ~19 GB of float32). Files over it are refused from their header, before decoding.
+DEFAULT_MAX_PIXELS = 100_000_000
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
@@ -124,23 +134,65 @@ def _high_depth_gray(image):
     return np.clip(data, 0.0, 1.0).astype(np.float32), 16
 
 
-def read_image(path):
+def _check_regular_file(path):
+    """DDRSRError unless ``path`` is a regular file (checked before opening: a FIFO would block forever)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise DDRSRError(f'{path}: symbolic link loop; fix the link or remove it from the input') from None
+        if os.path.islink(path):
+            raise DDRSRError(f'{path}: broken symbolic link (to {os.readlink(path)!r}); fix the link or remove '
+                             'it from the input') from None
+        if error.errno == errno.ENOENT:
+            raise DDRSRError(f'{path}: no such file; check the path given to -i') from None
+        raise DDRSRError(f'{path}: cannot open it ({error.strerror}); check its permissions') from None
+    if not stat.S_ISREG(mode):
+        raise DDRSRError(f'{path}: not a regular file (a folder, pipe or device); pass image files only')
+
+
+def check_pixel_count(path, width, height, max_pixels):
+    """DDRSRError when ``width * height`` is over ``max_pixels`` (0 or None: no limit)."""
+    if max_pixels and width * height > max_pixels:
+        raise DDRSRError(f'{path}: {width}x{height} is {width * height / 1e6:.6g} megapixels, over the limit of '
+                         f'{max_pixels / 1e6:g} megapixels (refused before decoding: a header this large is usually a '
+                         'corrupt file or a decompression bomb); if the image is genuine, raise the limit with '
+                         f'--max_pixels {width * height}')
+
+
+@contextlib.contextmanager
+def _own_pixel_limit():
+    """Switch off Pillow's global decompression-bomb limit while ``read_image`` applies its own.
+
+    Pillow refuses above ~179 MP from a module global that a caller's ``--max_pixels`` could not raise;
+    ``check_pixel_count`` takes its place, from the same header and equally before decoding.
+    """
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read a photo for inference.
 
     Args:
         path (str): an image file (PNG, JPEG, WebP, BMP, TIFF, GIF: the first frame).
+        max_pixels (int): refuse files whose header claims more pixels (0 or None: no limit).
 
     Returns:
         ImageData: ``rgb`` float32 ``(H, W, 3)`` in [0, 1], ``alpha`` ``(H, W)`` or None, and metadata.
 
     Raises:
-        DDRSRError: missing, unreadable, truncated or not an image; the message names the file.
+        DDRSRError: missing, unreadable, truncated, too large or not an image; the message names the file.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DDRSRError(f'{path}: no such file; check the path given to -i')
+    _check_regular_file(path)
     try:
-        with Image.open(path) as opened:
+        with _own_pixel_limit(), Image.open(path) as opened:
+            check_pixel_count(path, *opened.size, max_pixels)  # from the header, before any decoding
             opened.load()  # decode now: truncated files raise here, not later
             icc = opened.info.get('icc_profile') or None
             exif = _exif_bytes(opened)
@@ -205,7 +257,11 @@ def _png_add_metadata(png, icc, exif):
 
 def _to_uint(array, bit_depth):
     peak = 65535.0 if bit_depth == 16 else 255.0
-    return (np.clip(array, 0.0, 1.0) * peak + 0.5).astype(np.uint16 if bit_depth == 16 else np.uint8)
+    # One float temporary, scaled in place: chained operators would hold two (800 MB at 8K output).
+    scaled = np.clip(array, 0.0, 1.0)
+    scaled *= peak
+    scaled += 0.5
+    return scaled.astype(np.uint16 if bit_depth == 16 else np.uint8)
 
 
 def _encode_png16(pixels, alpha, is_gray, icc, exif):
@@ -256,8 +312,12 @@ def write_image(path, rgb, alpha=None, is_gray=False, bit_depth=8, icc=None, exi
     if is_gray and pixels.ndim == 3:
         pixels = pixels.mean(axis=2)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    except OSError as error:  # read-only folder, a file where the folder should be, read-only file system
+        raise DDRSRError(f'{path}: cannot write the output ({error.strerror or error}); choose a writable '
+                         'output folder (-o)') from None
     try:
         with os.fdopen(handle, 'wb') as f:
             if bit_depth == 16 and fmt == 'PNG':

@@ -83,17 +83,22 @@ class OnnxBackend:
         encoder_path (str | None): ``lq -> embedding`` graph, or None for a network without DDR.
         generator_path (str): ``(lq, embedding) -> sr`` graph (or ``lq -> sr`` without DDR).
         device (torch.device | str): CUDA uses the CUDA provider first, then CPU.
+        threads (int, optional): intra-op threads of each session (default: onnxruntime's own, one per
+            physical core); benchmarks set it to torch's thread count to compare engines, not pools.
     """
 
     half = False
 
-    def __init__(self, encoder_path, generator_path, device='cpu'):
+    def __init__(self, encoder_path, generator_path, device='cpu', threads=None):
         import onnx
         import onnxruntime as ort
 
         from ddrsr.export.onnx_export import providers_for
 
         providers = providers_for(device)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
         self.sessions = {}
         for role, path in (('encoder', encoder_path), ('generator', generator_path)):
             if path is None:
@@ -104,7 +109,7 @@ class OnnxBackend:
                 first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 raise DDRSRError(f'{path}: not a valid ONNX model ({first}); delete the ONNX cache folder '
                                  'and run again') from None
-            self.sessions[role] = ort.InferenceSession(path, providers=providers)
+            self.sessions[role] = ort.InferenceSession(path, options, providers=providers)
         self.generator_inputs = [i.name for i in self.sessions['generator'].get_inputs()]
         if (len(self.generator_inputs) > 1) != ('encoder' in self.sessions):
             raise DDRSRError(f'{generator_path}: the generator graph and the encoder graph do not belong '
@@ -113,7 +118,7 @@ class OnnxBackend:
     def encode(self, lq):
         """``(1, 3, h, w)`` CPU tensor -> embedding ``(1, D)`` numpy float32."""
         session = self.sessions['encoder']
-        return session.run(None, {session.get_inputs()[0].name: lq.numpy()})[0]
+        return session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(lq.numpy())})[0]
 
     def __call__(self, tile, embedding):
         """``(1, 3, h, w)`` CPU tensor -> ``(1, 3, s*h, s*w)`` CPU float32 tensor."""

@@ -5,13 +5,15 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ddrsr.checkpoint import load_into, load_state_dict_file
 from ddrsr.errors import DDRSRError
+from .crash_safe import CrashSafeMixin
+from .ddr_chi_validation import DDRChiValidationMixin
 from .on_device_degradation import OnDeviceDegradationMixin
 from .safe_loading import SafeLoadingMixin
 from .srgan_encoder_model import use_local_vgg_weights
 
 
 @MODEL_REGISTRY.register()
-class DDRSRModel(SafeLoadingMixin, OnDeviceDegradationMixin, SRModel):
+class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, OnDeviceDegradationMixin, SRModel):
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with

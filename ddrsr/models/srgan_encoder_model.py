@@ -6,6 +6,8 @@ from basicsr.models.srgan_model import SRGANModel
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ddrsr.errors import DDRSRError
+from .crash_safe import CrashSafeMixin
+from .ddr_chi_validation import DDRChiValidationMixin
 from .on_device_degradation import OnDeviceDegradationMixin
 from .safe_loading import SafeLoadingMixin
 
@@ -30,7 +32,8 @@ def use_local_vgg_weights(train_opt):
 
 
 @MODEL_REGISTRY.register()
-class SRGANEncoderModel(SafeLoadingMixin, OnDeviceDegradationMixin, SRGANModel):
+class SRGANEncoderModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, OnDeviceDegradationMixin,
+                        SRGANModel):
     """BasicSR's SRGANModel with two changes.
 
     * The LQ is made on the device from HR patches (clean bicubic unless ``degradation:`` says

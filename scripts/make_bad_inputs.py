@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Write the bad-input corpus that inference must survive (default: tests/data/bad/).
+
+    python scripts/make_bad_inputs.py [FOLDER]
+    python inference.py -i tests/data/bad -o /tmp/bad_out -t 16   # each file: an output or one error line
+
+Everything is generated, so no binary is committed. The corpus holds broken files (empty, truncated,
+text, a "decompression bomb" whose header claims 100000x100000, a symlink loop, a named pipe), odd but
+valid images (1x1, 3x3, grey, grey+alpha, RGBA, palette, CMYK JPEG, 16-bit RGB and grey PNG, 32-bit
+float TIFF, EXIF-rotated JPEG, a name with spaces and non-ASCII letters) and two output folders:
+``readonly_out/`` (mode 0555) and ``existing_out/`` (already holds ``rgba_out.png``). What each case
+must give is checked in ``tests/test_bad_inputs.py``. Prints the case names as JSON.
+"""
+import argparse
+import io
+import json
+import os
+import stat
+import struct
+import sys
+import zlib
+
+import cv2
+import numpy as np
+from PIL import Image
+
+NON_ASCII_NAME = 'ph\u00f4to d\u2019\u00e9t\u00e9 \u65e5\u672c.png'
+#: Case file -> what it is. Files that must fail and files that must give an output are in the test.
+CASES = {
+    'empty.png': 'zero bytes',
+    'truncated.jpg': 'a JPEG cut after 40% of its bytes',
+    'truncated.png': 'a PNG cut after 40% of its bytes',
+    'text.png': 'a text file named .png',
+    'tiny_1x1.png': '1x1 RGB, smaller than the tile padding',
+    'tiny_3x3.png': '3x3 RGB, smaller than the tile padding',
+    'gray.png': '8-bit grey (L)',
+    'gray_alpha.png': '8-bit grey + alpha (LA), left half transparent',
+    'rgba.png': '8-bit RGBA, top half transparent',
+    'palette.png': 'palette (P) without transparency',
+    'palette_transparent.png': 'palette (P) with a transparent index',
+    'cmyk.jpg': 'CMYK JPEG',
+    'rgb16.png': '16-bit RGB PNG',
+    'gray16.png': '16-bit grey PNG',
+    'float32.tif': '32-bit float grey TIFF, values in [0, 1]',
+    'exif_rotated.jpg': 'JPEG stored 14x10 with EXIF orientation 6 (displayed 10x14, red half on top)',
+    'bomb.png': 'PNG whose header claims 100000x100000 (10 gigapixels)',
+    NON_ASCII_NAME: 'name with spaces and non-ASCII letters',
+    'loop.png': 'symbolic link to itself',
+    'fifo.png': 'named pipe (opening it for reading would block forever)',
+}
+READONLY_OUT, EXISTING_OUT = 'readonly_out', 'existing_out'
+#: Bytes of the output that already exists in ``existing_out/`` (not a valid PNG, so any rewrite shows).
+EXISTING_BYTES = b'an output from an earlier run; it must not be overwritten without --overwrite\n'
+
+
+def _texture(height, width, channels, seed):
+    """Smooth random 8-bit pixels (a noise field upsampled), so a network's output has structure."""
+    rng = np.random.default_rng(seed)
+    small = rng.random((max(2, height // 3), max(2, width // 3), channels)).astype(np.float32)
+    big = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    big = big.reshape(height, width, channels)
+    return (np.clip(big, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _encoded(image, fmt, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _png_chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def bomb_png(width=100000, height=100000):
+    """A well-formed PNG header claiming ``width x height`` 8-bit grey pixels, with a few rows of data.
+
+    Decoding it would need ``width * height`` bytes (10 GB); a reader must refuse it from the header.
+    """
+    ihdr = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b'\x00' * (width + 1) * 4, 9)  # filter byte + zero pixels, four rows
+    return (b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', ihdr) + _png_chunk(b'IDAT', rows)
+            + _png_chunk(b'IEND', b''))
+
+
+def _write(folder, name, data):
+    with open(os.path.join(folder, name), 'wb') as f:
+        f.write(data)
+
+
+def _clear(folder):
+    """Remove what an earlier run wrote (only the corpus' own names), so the script can run again."""
+    for name in list(CASES) + [READONLY_OUT, EXISTING_OUT]:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o755)
+            for inner in os.listdir(path):
+                os.remove(os.path.join(path, inner))
+            os.rmdir(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+
+
+def make_bad_inputs(folder):
+    """Write every case of :data:`CASES` and the two output folders into ``folder``; returns the case names."""
+    os.makedirs(folder, exist_ok=True)
+    _clear(folder)
+    rgb = _texture(24, 32, 3, 0)
+    jpeg, png = _encoded(Image.fromarray(rgb), 'JPEG', quality=90), _encoded(Image.fromarray(rgb), 'PNG')
+    _write(folder, 'empty.png', b'')
+    _write(folder, 'truncated.jpg', jpeg[:len(jpeg) * 2 // 5])
+    _write(folder, 'truncated.png', png[:len(png) * 2 // 5])
+    _write(folder, 'text.png', b'This is a text file, not a PNG.\n')
+    Image.fromarray(_texture(1, 1, 3, 1)).save(os.path.join(folder, 'tiny_1x1.png'))
+    Image.fromarray(_texture(3, 3, 3, 2)).save(os.path.join(folder, 'tiny_3x3.png'))
+    Image.fromarray(_texture(10, 12, 1, 3)[:, :, 0], 'L').save(os.path.join(folder, 'gray.png'))
+    gray_alpha = np.dstack([_texture(10, 12, 1, 4), np.full((10, 12, 1), 255, np.uint8)])
+    gray_alpha[:, :6, 1] = 0
+    Image.fromarray(gray_alpha, 'LA').save(os.path.join(folder, 'gray_alpha.png'))
+    rgba = np.dstack([_texture(10, 12, 3, 5), np.full((10, 12, 1), 255, np.uint8)])
+    rgba[:5, :, 3] = 0
+    Image.fromarray(rgba, 'RGBA').save(os.path.join(folder, 'rgba.png'))
+    Image.fromarray(_texture(10, 12, 3, 6)).convert('P').save(os.path.join(folder, 'palette.png'))
+    palette = Image.fromarray(_texture(10, 12, 3, 7)).convert('P')
+    palette.save(os.path.join(folder, 'palette_transparent.png'), transparency=int(np.asarray(palette)[0, 0]))
+    Image.fromarray(_texture(10, 12, 3, 8)).convert('CMYK').save(os.path.join(folder, 'cmyk.jpg'), quality=95)
+    rng = np.random.default_rng(9)
+    rgb16 = cv2.resize(rng.random((4, 5, 3)).astype(np.float32), (12, 10), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(os.path.join(folder, 'rgb16.png'), (np.clip(rgb16, 0, 1) * 65535).astype(np.uint16))
+    gray16 = cv2.resize(rng.random((4, 5)).astype(np.float32), (12, 10), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(os.path.join(folder, 'gray16.png'), (np.clip(gray16, 0, 1) * 65535).astype(np.uint16))
+    Image.fromarray(np.clip(gray16[::-1], 0, 1).astype(np.float32), 'F').save(os.path.join(folder, 'float32.tif'))
+    stored = _texture(10, 14, 3, 10)
+    stored[:, :7] = (230, 30, 30)  # left half red: orientation 6 (90° clockwise) turns it into the top half
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(os.path.join(folder, 'exif_rotated.jpg'), exif=exif.tobytes(), quality=95)
+    _write(folder, 'bomb.png', bomb_png())
+    Image.fromarray(_texture(9, 11, 3, 11)).save(os.path.join(folder, NON_ASCII_NAME))
+    os.symlink('loop.png', os.path.join(folder, 'loop.png'))
+    os.mkfifo(os.path.join(folder, 'fifo.png'))
+    readonly = os.path.join(folder, READONLY_OUT)
+    os.makedirs(readonly)
+    os.chmod(readonly, stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    os.makedirs(os.path.join(folder, EXISTING_OUT))
+    _write(os.path.join(folder, EXISTING_OUT), 'rgba_out.png', EXISTING_BYTES)
+    return sorted(CASES)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'data', 'bad')
+    parser.add_argument('folder', nargs='?', default=default,
+                        help='where to write the corpus (default: tests/data/bad)')
+    args = parser.parse_args(argv)
+    print(json.dumps({'folder': args.folder, 'cases': make_bad_inputs(args.folder)}, ensure_ascii=False, indent=1))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
