@@ -10,8 +10,8 @@ setup(
     packages=find_packages(include=['ddrsr', 'ddrsr.*']),
     python_requires='>=3.10',
     install_requires=[
-        'torch>=2.1', 'torchvision', 'basicsr==1.4.2', 'kornia>=0.7.3', 'timm', 'numpy', 'scikit-learn', 'onnx',
-        'onnxscript', 'onnxruntime-gpu', 'Pillow', 'opencv-python', 'matplotlib', 'tqdm', 'pyyaml',
+        'torch>=2.1', 'torchvision', 'basicsr==1.4.2', 'kornia>=0.7.3', 'timm', 'numpy', 'scipy', 'scikit-learn',
+        'onnx', 'onnxscript', 'onnxruntime-gpu', 'Pillow', 'opencv-python', 'matplotlib', 'tqdm', 'pyyaml',
     ],
     extras_require={'test': ['pytest>=7']},
     entry_points={'console_scripts': ['ddrsr=ddrsr.cli:main']},

@@ -131,7 +131,7 @@ def add_subcommands(subparsers, parser_with_example, add_device):
     versus.add_argument('--train_specs', nargs='+', default=['clean'],
                         help='degradations of the classifier\'s training patches (default: clean)')
     versus.add_argument('--patch', type=int, default=32, help='LR patch size (default: 32)')
-    versus.add_argument('--patches', type=int, default=20, help='analysed patches per photo (default: 20)')
+    versus.add_argument('--patches', type=int, default=16, help='analysed patches per photo (default: 16)')
     versus.add_argument('--train_patches', type=int, default=256, help='training patches per photo (default: 256)')
     versus.add_argument('--short_side', type=int, default=768, help='resize photos to this short side (default: 768)')
     versus.add_argument('--epochs', type=int, default=15, help='classifier training epochs (default: 15)')

@@ -225,7 +225,8 @@ def test_identify_cli_writes_table_json_and_figure(photos, tmp_path, tiny_encode
     (['--test_list', 'missing.txt'], 'does not exist'),
 ])
 def test_identify_cli_errors_are_one_line(photos, tiny_encoder_zoo, capsys, extra, message):
-    status, stdout, stderr = run_cli(['identify', '--hr', photos, '--short_side', '0', '--size', '48', '--crop', '32',
-                                      '--model', 'tiny_srresnet', '--layer', 'body.1', '--device', 'cpu', *extra], capsys)
+    argv = ['identify', '--hr', photos, '--short_side', '0', '--size', '48', '--crop', '32', '--model', 'tiny_srresnet',
+            '--layer', 'body.1', '--device', 'cpu']
+    status, stdout, stderr = run_cli(argv + extra, capsys)
     lines = [line for line in stderr.splitlines() if line.startswith('ddrsr: error:')]
     assert status == 2 and stdout == '' and len(lines) == 1 and message in lines[0], stderr

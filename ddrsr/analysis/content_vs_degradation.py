@@ -55,7 +55,7 @@ def _photo_patches(image, hr_size, num_test, num_train, rng):
 
 
 @torch.no_grad()
-def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=4, patches=20, train_patches=256,
+def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=4, patches=16, train_patches=256,
                        train_specs=('clean', ), short_side=768, seed=0, progress=True):
     """LR patches labelled by content (photo) and degradation (spec), plus the classifier's training patches.
 

@@ -127,8 +127,8 @@ def identify(dataset, methods=METHODS, model=None, layer='body.7', pca_dim=120, 
     Args:
         dataset (DistortionSet): from :func:`~ddrsr.analysis.distortions.build_distortion_set`.
         methods (list[str]): any of :data:`METHODS`.
-        model (nn.Module): network for ``ddr`` (any ``nn.Module`` taking ``(B, 3, h, w)``); ``layer`` names
-            one of its ``named_modules()``.
+        model (nn.Module): network for ``ddr`` and ``ddr_stats`` (any ``nn.Module`` taking ``(B, 3, h, w)``);
+            ``layer`` names one of its ``named_modules()``.
         pca_dim (int): PCA components before the SVM (capped by training samples and feature size).
         pool (int): average-pool factor of the DDR feature map (1: the full map).
         cnn_*: resnet18 epochs, batch size, learning rate and random-crop size.
@@ -136,17 +136,18 @@ def identify(dataset, methods=METHODS, model=None, layer='body.7', pca_dim=120, 
     Returns:
         dict: ``{method: {'precision': {class: p}, 'accuracy': a, 'confusion': [...], 'seconds': s, ...}}``.
     """
+    methods = list(dict.fromkeys(methods))  # each method once, in the order given
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise DDRSRError(f'unknown or no --methods {", ".join(unknown)}; choose from {", ".join(METHODS)}')
     if any(m in FEATURE_KINDS for m in methods):
         if model is None:
-            raise DDRSRError('the ddr method needs a model (--model)')
+            raise DDRSRError('the ddr methods need a model (--model)')
         get_layer(model, layer)  # a misspelt layer fails before any work
     if pool < 1:
         raise DDRSRError(f'--pool must be at least 1, got {pool}')
-    options = dict(methods=methods, model=model, layer=layer, pca_dim=pca_dim, pool=pool, cnn_epochs=cnn_epochs, cnn_batch=cnn_batch,
-                   cnn_lr=cnn_lr, cnn_crop=cnn_crop, seed=seed, device=device, progress=progress)
+    options = dict(methods=methods, model=model, layer=layer, pca_dim=pca_dim, pool=pool, cnn_epochs=cnn_epochs,
+                   cnn_batch=cnn_batch, cnn_lr=cnn_lr, cnn_crop=cnn_crop, seed=seed, device=device, progress=progress)
     train, test = dataset.train_index, dataset.test_index
     results = {}
     for method in methods:
