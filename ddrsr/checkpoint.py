@@ -1,9 +1,9 @@
 """Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle), writing them atomically."""
 import os
-import tempfile
 
 import torch
 
+from ddrsr.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 
@@ -33,22 +33,8 @@ def atomic_save(obj, path):
     file, or none, never a truncated one. The temporary name does not end in ``.pth``/``.state``, so
     resume logic never picks it up.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(handle, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the checkpoint normal permissions
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    with AtomicFile(path, sync=True) as f:
+        torch.save(obj, f)
     return path
 
 

@@ -11,8 +11,8 @@ exception; while exporting that is off (see ``ddrsr.archs.module_utils``), the w
 traced, and the exporter's dead-code pass drops the layers after the chosen one (``count_ops`` checks).
 """
 import copy
+import io
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -20,6 +20,7 @@ import onnx
 import torch
 from torch import nn
 
+from ddrsr.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 DEFAULT_OPSET = 17
@@ -72,29 +73,20 @@ def _metadata(model):
 
 def _export(module, args, path, input_names, output_names, dynamic_axes, opset, metadata):
     """Trace ``module`` to ``path`` (written atomically), add ``metadata`` and run the ONNX checker."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
-    os.close(handle)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', DeprecationWarning)  # "legacy TorchScript-based exporter"
-            warnings.simplefilter('ignore', torch.jit.TracerWarning)
-            torch.onnx.export(module, args, temp, dynamo=False, opset_version=opset, input_names=input_names,
-                              output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
-        graph = onnx.load(temp)
-        for key, value in metadata.items():
-            entry = graph.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(graph, temp)
-        onnx.checker.check_model(temp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp files are 0600; the export is an ordinary output file
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    buffer = io.BytesIO()  # exported and checked in memory: only a checked graph reaches ``path``
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)  # "legacy TorchScript-based exporter"
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.onnx.export(module, args, buffer, dynamo=False, opset_version=opset, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
+    graph = onnx.load_from_string(buffer.getvalue())
+    for key, value in metadata.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(graph)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with AtomicFile(path) as f:
+        f.write(graph.SerializeToString())
     return path
 
 

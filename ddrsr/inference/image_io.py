@@ -18,13 +18,13 @@ import errno
 import os
 import stat
 import struct
-import tempfile
 import zlib
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ddrsr.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 #: Extensions that inference reads from a folder (case-insensitive).
@@ -314,27 +314,18 @@ def write_image(path, rgb, alpha=None, is_gray=False, bit_depth=8, icc=None, exi
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+        output = AtomicFile(path)
     except OSError as error:  # read-only folder, a file where the folder should be, read-only file system
         raise DDRSRError(f'{path}: cannot write the output ({error.strerror or error}); choose a writable '
                          'output folder (-o)') from None
-    try:
-        with os.fdopen(handle, 'wb') as f:
-            if bit_depth == 16 and fmt == 'PNG':
-                f.write(_encode_png16(pixels, alpha, is_gray, icc, exif))
-            else:
-                options = {}
-                if fmt in ('PNG', 'JPEG', 'WEBP', 'TIFF'):
-                    options.update({k: v for k, v in (('icc_profile', icc), ('exif', exif)) if v})
-                if fmt in ('JPEG', 'WEBP'):
-                    options['quality'] = quality
-                _pil_image(pixels, alpha, is_gray, fmt).save(f, format=fmt, **options)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp creates 0600 files; give the result normal permissions
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+    with output as f:
+        if bit_depth == 16 and fmt == 'PNG':
+            f.write(_encode_png16(pixels, alpha, is_gray, icc, exif))
+        else:
+            options = {}
+            if fmt in ('PNG', 'JPEG', 'WEBP', 'TIFF'):
+                options.update({k: v for k, v in (('icc_profile', icc), ('exif', exif)) if v})
+            if fmt in ('JPEG', 'WEBP'):
+                options['quality'] = quality
+            _pil_image(pixels, alpha, is_gray, fmt).save(f, format=fmt, **options)
     return path
