@@ -140,6 +140,7 @@ def _figure_path(args, default_name):
 def cmd_analyze(args):
     """DDR-CHI (with WD, BD) of one model at one or more layers; one scatter figure per layer."""
     from ddrsr.analysis import analyze_layer, plot_layer_analysis
+    from ddrsr.analysis.evolution import network_from_option
     from ddrsr.archs.module_utils import get_layer
     from ddrsr.inference.upsampler import resolve_device
     from ddrsr.zoo import load_model
@@ -147,7 +148,11 @@ def cmd_analyze(args):
     if args.plot and len(args.layer) > 1:
         raise DDRSRError('--plot names one figure, but several --layer were given; use --out DIR instead')
     device = resolve_device(args.device)
-    model = load_model(args.model, weights=args.weights, device=device)
+    if args.opt:
+        model = network_from_option(args.opt, args.weights, device=device)
+    else:
+        model = load_model(args.model, weights=args.weights, device=device)
+    name = model.model_name
     for layer in args.layer:
         get_layer(model, layer)  # a misspelt layer fails before any patch is cut
     sets = _patch_sets(args, model.scale)
@@ -155,11 +160,10 @@ def cmd_analyze(args):
     for layer in args.layer:
         analysis = analyze_layer(model, layer, sets, runs=args.runs, perplexity=args.perplexity, device=device)
         row = analysis.summary()
-        row['plot'] = plot_layer_analysis(analysis, _figure_path(args, f'analyze_{args.model}_{layer}.png'),
-                                          name=args.model)
+        row['plot'] = plot_layer_analysis(analysis, _figure_path(args, f'analyze_{name}_{layer}.png'), name=name)
         print(analysis.describe(), file=sys.stderr)
         rows.append(row)
-    result = {'model': args.model, 'weights': args.weights, 'sets': list(sets), 'patches_per_set': len(
+    result = {'model': args.model or args.opt, 'weights': args.weights, 'sets': list(sets), 'patches_per_set': len(
         next(iter(sets.values()))), 'runs': args.runs, 'perplexity': analysis.perplexity}
     if len(rows) == 1:
         return {**result, **rows[0]}
@@ -291,8 +295,11 @@ def build_parser():
         subparsers, 'analyze', 'DDR-CHI: how clearly a layer\'s features cluster by degradation (t-SNE + CHI).',
         'ddrsr analyze --model srgan_encoder_x4_lite --layer body.7 --hr datasets/debian_photos/hr '
         '--meta_info scripts/debian_photos_val.txt --specs clean blur2 noise20 --plot ddr.png')
-    analyze.add_argument('--model', required=True, help='zoo model name')
-    analyze.add_argument('--weights', help='checkpoint for that architecture instead of the shipped weights')
+    network = analyze.add_mutually_exclusive_group(required=True)
+    network.add_argument('--model', help='zoo model name')
+    network.add_argument('--opt', help='any BasicSR option file: its network_g is built and --weights loaded into it')
+    analyze.add_argument('--weights', help='checkpoint for that architecture (with --model: instead of the shipped '
+                         'weights; with --opt: required)')
     analyze.add_argument('--layer', required=True, action='append',
                          help='layer name from named_modules(), e.g. body.7 (repeat for several layers)')
     _add_set_arguments(analyze, 'results/analyze')

@@ -16,12 +16,10 @@ import datetime
 import json
 import os
 import shlex
-import shutil
-import subprocess
 import sys
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded by file path (tests)
+from report_utils import ROOT, copy_figure, run_cli  # noqa: E402
 METHODS = ('faig', 'ig', 'absdiff', 'random')
 NAMES = {'faig': 'FAIG', 'ig': 'IG', 'absdiff': '|θ−θ̄|', 'random': 'random'}
 
@@ -54,25 +52,6 @@ def parse_args(argv=None):
     parser.add_argument('--doc', default='docs/FAIG.md')
     parser.add_argument('--figures', default='docs/faig', help='folder for the figures the doc shows')
     return parser.parse_args(argv)
-
-
-def run_cli(argv):
-    """Run ``python -m ddrsr.cli ARGV``; returns (parsed stdout JSON, wall seconds). Progress passes through."""
-    command = [sys.executable, '-m', 'ddrsr.cli', *argv]
-    print('$ ddrsr ' + shlex.join(argv), file=sys.stderr)
-    began = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - began
-    if result.returncode != 0:
-        sys.exit(f'faig_report: `ddrsr {shlex.join(argv)}` failed with status {result.returncode}')
-    return json.loads(result.stdout), wall
-
-
-def copy_figure(path, args, name):
-    os.makedirs(args.figures, exist_ok=True)
-    target = os.path.join(args.figures, name)
-    shutil.copyfile(path, target)
-    return os.path.relpath(target, os.path.dirname(os.path.abspath(args.doc)))
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -211,14 +190,15 @@ def main(argv=None):
         runs[method] = run_cli(argv)
         rankings.append(output)
         if method in ('faig', 'ig'):
-            figures['layers'][method] = copy_figure(runs[method][0]['plot'], args, f'layers_{method}.png')
+            figures['layers'][method] = copy_figure(runs[method][0]['plot'], args.figures, args.doc,
+                                                    f'layers_{method}.png')
     argv = ['faig-mask', *models, '--ranking', *rankings, '--hr', args.hr, '--meta_info', args.meta_info,
             '--images', str(args.mask_images), '--crop', str(args.crop), '--seed', str(args.mask_seed),
             '--percents', *[f'{p:g}' for p in args.percents], '--out', args.work]
     commands.append('ddrsr ' + shlex.join(argv))
     mask, _ = run_cli(argv)
     mask['markdown_text'] = open(mask['markdown']).read()
-    figures['mask'] = copy_figure(mask['plot'], args, 'masking_drop.png')
+    figures['mask'] = copy_figure(mask['plot'], args.figures, args.doc, 'masking_drop.png')
     argv = ['faig-predict', '--target', args.target, '--arch', args.arch, '--device', args.device, '--ranking',
             *rankings, '--hr', args.hr, '--meta_info', args.meta_info, '--images', str(args.predict_images),
             '--crop', str(args.crop), '--fit-hr', args.fit_hr, '--fit-meta_info', args.fit_meta_info,

@@ -184,6 +184,28 @@ def test_analyze_cli_user_errors_are_one_line(extra, expected, tiny_zoo, capsys)
     assert status == 2 and out == '' and len(lines) == 1 and expected in lines[0], err
 
 
+def test_analyze_cli_takes_any_basicsr_network_by_option_file(tmp_path, capsys):
+    network = SRResNet(num_feat=8, num_block=2, upscale=4, with_gr=False)
+    checkpoint = tmp_path / 'net_g_100.pth'
+    torch.save({'params_ema': network.state_dict()}, checkpoint)
+    option = tmp_path / 'train_nogr.yml'
+    with open(option, 'w') as f:
+        yaml.safe_dump({'name': 'nogr', 'scale': 4, 'network_g': {'type': 'SRResNet', 'num_feat': 8, 'num_block': 2,
+                                                                  'upscale': 4, 'with_gr': False}}, f)
+    status, out, err = run_cli(['analyze', '--opt', str(option), '--weights', str(checkpoint), '--layer', 'body.1',
+                                '--out', str(tmp_path), *TINY], capsys)
+    assert status == 0, err
+    result = json.loads(out)
+    assert result['model'] == str(option) and result['dim'] == 8 * 8 * 8
+    assert os.path.basename(result['plot']) == 'analyze_net_g_100_body.1.png'
+
+    status, out, err = run_cli(['analyze', '--opt', str(option), '--layer', 'body.1', *TINY], capsys)
+    assert status == 2 and '--weights' in err and len(err.strip().splitlines()) == 1
+    status, out, err = run_cli(['analyze', '--opt', str(option), '--weights', str(tmp_path / 'missing.pth'),
+                                '--layer', 'body.1', *TINY], capsys)
+    assert status == 2 and 'not found' in err
+
+
 def test_generalization_cli_one_panel_per_model(tiny_zoo, tmp_path, monkeypatch, capsys):
     checkpoint = tmp_path / 'srresnet.pth'
     torch.save({'params_ema': tiny_srresnet().state_dict()}, checkpoint)

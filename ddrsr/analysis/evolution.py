@@ -89,6 +89,26 @@ def load_checkpoint_into(network, path):
     return load_into(network, path, 'pass the matching --opt or --arch-from-model')
 
 
+def network_from_option(opt, weights, device='cpu'):
+    """The ``network_g`` of option file ``opt`` with the checkpoint ``weights`` loaded, frozen, on ``device``.
+
+    It carries the ``scale`` and ``model_name`` attributes of :func:`ddrsr.zoo.load_model`'s networks, so
+    the analysis commands treat any BasicSR network like a zoo model.
+    """
+    import torch
+
+    if not weights:
+        raise DDRSRError('--opt builds the architecture only; pass the checkpoint to analyse with --weights')
+    if not os.path.isfile(weights):
+        raise DDRSRError(f'checkpoint {weights!r} not found')
+    network_opt, scale = network_options(opt=opt)
+    network = build_generator(network_opt)
+    load_checkpoint_into(network, weights)
+    network.scale = scale
+    network.model_name = os.path.splitext(os.path.basename(weights))[0]
+    return network.eval().requires_grad_(False).to(torch.device(device))
+
+
 def checkpoint_evolution(network, checkpoints, layer, sets, val_hr, scale, runs=5, perplexity=None,
                          crop_size=192, meta_info=None, seed=0, device='cpu', progress=True):
     """CHI at ``layer`` on ``sets`` and PSNR on clean ``val_hr`` for each checkpoint.

@@ -1,0 +1,34 @@
+"""Helpers shared by the report scripts (``faig_report.py``, ``reproduce_ddr.py``).
+
+They run ddrsr's CLIs as subprocesses, exactly as a user would, so every figure in a report comes from a
+command the reader can re-run.
+"""
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(argv, name='report'):
+    """Run ``python -m ddrsr.cli ARGV``; returns (parsed stdout JSON, wall seconds). Progress passes through."""
+    command = [sys.executable, '-m', 'ddrsr.cli', *argv]
+    print('$ ddrsr ' + shlex.join(argv), file=sys.stderr, flush=True)
+    began = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - began
+    if result.returncode != 0:
+        sys.exit(f'{name}: `ddrsr {shlex.join(argv)}` failed with status {result.returncode}')
+    return json.loads(result.stdout), wall
+
+
+def copy_figure(path, figures, doc, name):
+    """Copy figure ``path`` to ``figures/name``; returns its path relative to the Markdown file ``doc``."""
+    os.makedirs(figures, exist_ok=True)
+    target = os.path.join(figures, name)
+    shutil.copyfile(path, target)
+    return os.path.relpath(target, os.path.dirname(os.path.abspath(doc)))

@@ -1,0 +1,664 @@
+#!/usr/bin/env python
+"""Reproduce Liu et al.'s DDR findings at lite scale on 2 CPU cores and write docs/ANALYSIS.md.
+
+    python scripts/reproduce_ddr.py                       # everything; trains what is missing, resumable
+    python scripts/reproduce_ddr.py --stages train        # only the trainings
+    python scripts/reproduce_ddr.py --stages report       # rewrite docs/ANALYSIS.md from the cached results
+
+Stages (each caches its JSON in ``--work``; ``--redo STAGE`` measures it again):
+
+* ``train``: SRResNet-style generators on CLEAN bicubic x4 data, with and without global residual (GR).
+  Each run is the DDR encoder's schedule (``options/train_srgan_encoder_x4_lite.yml``): L1 loss up to
+  ``gan_start_iter``, then GAN + L1. So the checkpoint at ``gan_start_iter`` is the MSE-type SRResNet and
+  the last one the SRGAN. The GR run *is* the shipped encoder's run. ``more`` runs continue each SRResNet
+  with the L1 loss only, for the paper's "try more iterations" check.
+* ``layers``: ``ddrsr analyze`` at conv_first and the blocks 1/4, 1/2 and last, on clean/blur2/noise20.
+* ``evolution``: ``ddrsr evolution`` over every checkpoint of the GR run.
+* ``generalization``: ``ddrsr generalization`` of the shipped RRDB (clean), RRDB (b+n), RRDB-DDR (b+n).
+* ``identify``: ``ddrsr identify`` (DDR vs BRISQUE vs ResNet18).
+* ``classification``: ``ddrsr classification-vs-sr``.
+* ``timing``: wall time of ``ddrsr analyze``, 3 sets x 100 patches x 5 t-SNE runs.
+* ``report``: docs/ANALYSIS.md and its figures (docs/analysis/), from the cached JSON only.
+
+Every number comes from a ddrsr CLI run as a subprocess, as a user would run it; the verdicts in the
+report are computed from those numbers, never written by hand.
+"""
+import argparse
+import copy
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded by file path (tests)
+from report_utils import ROOT, copy_figure, run_cli  # noqa: E402
+
+STAGES = ('train', 'layers', 'evolution', 'generalization', 'identify', 'classification', 'timing', 'report')
+ENCODER_OPTION = 'options/train_srgan_encoder_x4_lite.yml'
+MORE_ITERATIONS = 3000  # extra L1 iterations of the "more" runs
+HR, META = 'datasets/debian_photos/hr', 'scripts/debian_photos_val.txt'  # 6 photos no training run has seen
+SPECS = ['clean', 'blur2', 'noise20']
+OTHER_LAYERS = ['upconv1', 'upconv2']  # deeper than the residual blocks: the "another layer" check
+SHIPPED_RRDB = ['rrdb_clean_x4_lite', 'rrdb_bn_x4_lite', 'rrdb_ddr_bn_x4_lite']
+EXTRA_RRDB = ['rrdb_ddr_real_x4_lite']  # the default model, shown beside the paper's three
+RRDB_LAYERS = ['body', 'conv_body']  # 'body': each model's default (its last RRDB); conv_body: after the trunk
+LABELS = {'rrdb_clean_x4_lite': 'RRDB (clean)', 'rrdb_bn_x4_lite': 'RRDB (b+n)',
+          'rrdb_ddr_bn_x4_lite': 'RRDB-DDR (b+n)', 'rrdb_ddr_real_x4_lite': 'RRDB-DDR (real, default)'}
+
+
+# ------------------------------------------------------------------------------------------------ training
+def load_option(path):
+    with open(os.path.join(ROOT, path)) as f:
+        return yaml.safe_load(f)
+
+
+def training_runs(work):
+    """``{key: {'option': path, 'opt': dict, 'experiment': folder}}`` for the four trainings.
+
+    ``gr`` is the encoder's own option file; the others are derived from it (written under ``work``) so
+    that the schedules differ only where the experiment asks them to.
+    """
+    base = load_option(ENCODER_OPTION)
+    gan_start = int(base['train']['gan_start_iter'])
+    runs = {'gr': {'option': ENCODER_OPTION, 'opt': base}}
+    nogr = copy.deepcopy(base)
+    nogr['name'] = 'srgan_nogr_x4_lite'
+    nogr['network_g']['with_gr'] = False
+    runs['nogr'] = {'option': os.path.join(work, 'options', 'train_srgan_nogr_x4_lite.yml'), 'opt': nogr}
+    for key in ('gr', 'nogr'):
+        source = runs[key]['opt']
+        more = copy.deepcopy(source)
+        more['name'] = f'srresnet_{key}_more_x4_lite'
+        more['path']['pretrain_network_g'] = os.path.join('experiments', source['name'], 'models',
+                                                          f'net_g_{gan_start}.pth')
+        more['path']['param_key_g'] = 'params_ema'
+        more['train']['total_iter'] = MORE_ITERATIONS
+        more['train']['gan_start_iter'] = MORE_ITERATIONS  # L1 only, as before gan_start_iter in the source run
+        # The source run's learning rate at gan_start_iter (after its milestones), kept constant.
+        lr = float(source['train']['optim_g']['lr'])
+        scheduler = source['train']['scheduler']
+        lr *= scheduler.get('gamma', 1.0) ** sum(1 for m in scheduler.get('milestones', []) if m < gan_start)
+        more['train']['optim_g']['lr'] = lr
+        more['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [MORE_ITERATIONS + 1], 'gamma': 1.0}
+        runs[f'{key}_more'] = {'option': os.path.join(work, 'options', f'train_{more["name"]}.yml'), 'opt': more,
+                               'after': key}
+    for run in runs.values():
+        run['experiment'] = os.path.join('experiments', run['opt']['name'])
+        run['total_iter'] = int(run['opt']['train']['total_iter'])
+    return runs, gan_start
+
+
+def final_checkpoint(run):
+    return os.path.join(ROOT, run['experiment'], 'models', f'net_g_{run["total_iter"]}.pth')
+
+
+def write_option(run):
+    path = os.path.join(ROOT, run['option'])
+    if run['option'] == ENCODER_OPTION:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(f'# Written by scripts/reproduce_ddr.py from {ENCODER_OPTION}; edit that file, not this one.\n')
+        yaml.safe_dump(run['opt'], f, sort_keys=False)
+
+
+def train_command(run):
+    return [sys.executable, 'ddrsr/train.py', '-opt', run['option'], '--auto_resume']
+
+
+def stage_train(args, runs):
+    """Train (or resume) every run whose final checkpoint is missing; ``--only`` picks runs."""
+    for key, run in runs.items():
+        if args.only and key not in args.only:
+            continue
+        write_option(run)
+        if os.path.isfile(final_checkpoint(run)):
+            print(f'reproduce_ddr: {key}: {run["experiment"]} is trained', file=sys.stderr)
+            continue
+        source = run['opt']['path'].get('pretrain_network_g')
+        if source and not os.path.isfile(os.path.join(ROOT, source)):
+            sys.exit(f'reproduce_ddr: {key} starts from {source}, which does not exist yet; '
+                     f'train {run["after"]!r} first')
+        command = train_command(run)
+        print('$ ' + shlex.join(command[1:]), file=sys.stderr, flush=True)
+        if subprocess.run(command, cwd=ROOT).returncode != 0:
+            sys.exit(f'reproduce_ddr: training {key} failed; re-run to resume from its last checkpoint')
+
+
+
+# ------------------------------------------------------------------------------------------ measurements
+def patch_arguments(runs=5):
+    """The test sets of every CHI in the report: 100 LR patches of 32x32 per spec from the held-out photos."""
+    return ['--hr', HR, '--meta_info', META, '--specs', *SPECS, '--patches', '100', '--runs', str(runs),
+            '--device', 'cpu']
+
+
+def block_layers(opt):
+    """conv_first and the residual blocks at 1/4, 1/2 and the end of the trunk (the paper's columns)."""
+    blocks = int(opt['network_g']['num_block'])
+    return ['conv_first', f'body.{blocks // 4 - 1}', f'body.{blocks // 2 - 1}', f'body.{blocks - 1}']
+
+
+def analysed_models(runs, gan_start):
+    """The networks of section 1: ``[{key, net, gr, run, iteration, l1_iters, gan_iters}]``."""
+    models = []
+    for gr in ('gr', 'nogr'):
+        total = runs[gr]['total_iter']
+        models += [dict(key=f'srresnet_{gr}', net='SRResNet', gr=gr == 'gr', run=gr, iteration=gan_start,
+                        l1_iters=gan_start, gan_iters=0),
+                   dict(key=f'srgan_{gr}', net='SRGAN', gr=gr == 'gr', run=gr, iteration=total,
+                        l1_iters=gan_start, gan_iters=total - gan_start),
+                   dict(key=f'srresnet_{gr}_more', net='SRResNet (more)', gr=gr == 'gr', run=f'{gr}_more',
+                        iteration=runs[f'{gr}_more']['total_iter'],
+                        l1_iters=gan_start + runs[f'{gr}_more']['total_iter'], gan_iters=0)]
+    for model in models:
+        model['checkpoint'] = os.path.join(runs[model['run']]['experiment'], 'models',
+                                           f'net_g_{model["iteration"]}.pth')
+    return models
+
+
+class Cache:
+    """One JSON file per stage under ``work``; a stage re-run keeps what it already measured."""
+
+    def __init__(self, work, redo):
+        self.work, self.redo = work, set(redo)
+
+    def path(self, stage):
+        return os.path.join(ROOT, self.work, f'{stage}.json')
+
+    def load(self, stage, fresh=False):
+        if (fresh and stage in self.redo) or not os.path.isfile(self.path(stage)):
+            return {}
+        with open(self.path(stage)) as f:
+            return json.load(f)
+
+    def save(self, stage, data):
+        os.makedirs(os.path.dirname(self.path(stage)), exist_ok=True)
+        with open(self.path(stage), 'w') as f:
+            json.dump(data, f, indent=2)
+
+
+def stage_layers(cache, runs, gan_start):
+    done = cache.load('layers', fresh=True)
+    for model in analysed_models(runs, gan_start):
+        if model['key'] in done:
+            continue
+        if not os.path.isfile(os.path.join(ROOT, model['checkpoint'])):
+            print(f'reproduce_ddr: {model["key"]}: {model["checkpoint"]} is not trained yet; skipped',
+                  file=sys.stderr)
+            continue
+        layers = block_layers(runs[model['run']]['opt']) + OTHER_LAYERS
+        argv = ['analyze', '--opt', runs[model['run']]['option'], '--weights', model['checkpoint'],
+                *[item for layer in layers for item in ('--layer', layer)], *patch_arguments(),
+                '--out', os.path.join(cache.work, 'layers', model['key'])]
+        result, wall = run_cli(argv, 'reproduce_ddr')
+        done[model['key']] = {**model, 'command': 'ddrsr ' + shlex.join(argv), 'result': result,
+                              'seconds': round(wall, 1)}
+        cache.save('layers', done)
+
+
+def cumulative_checkpoints(runs, gr, gan_start, folder):
+    """Links ``net_g_<L1 iterations so far>.pth`` to the L1-only checkpoints of run ``gr`` and its "more" run.
+
+    ``ddrsr evolution`` numbers checkpoints by their file name, so the continuation's ``net_g_500.pth``
+    becomes ``net_g_<gan_start + 500>.pth`` here.
+    """
+    os.makedirs(folder, exist_ok=True)
+    links = []
+    for run, offset, last in ((runs[gr], 0, gan_start), (runs[f'{gr}_more'], gan_start, None)):
+        models = os.path.join(ROOT, run['experiment'], 'models')
+        if not os.path.isdir(models):
+            continue
+        for name in os.listdir(models):
+            stem = name[len('net_g_'):-len('.pth')] if name.startswith('net_g_') and name.endswith('.pth') else ''
+            if not stem.isdigit() or (last is not None and int(stem) > last):
+                continue
+            link = os.path.join(folder, f'net_g_{offset + int(stem)}.pth')
+            if os.path.lexists(link):
+                os.remove(link)
+            os.symlink(os.path.join(models, name), link)
+            links.append((offset + int(stem), link))
+    return [link for _, link in sorted(links)]
+
+
+def stage_evolution(cache, runs, gan_start):
+    done = cache.load('evolution', fresh=True)
+    for gr in ('gr', 'nogr'):
+        complete = os.path.isfile(final_checkpoint(runs[f'{gr}_more']))
+        if gr in done and (done[gr]['complete'] or not complete):
+            continue
+        links = cumulative_checkpoints(runs, gr, gan_start, os.path.join(ROOT, cache.work, 'evolution', gr, 'ckpt'))
+        if not links:
+            continue
+        layer = block_layers(runs[gr]['opt'])[-1]
+        argv = ['evolution', '--checkpoints', *[os.path.relpath(link, ROOT) for link in links],
+                '--opt', runs[gr]['option'], '--layer', layer, *patch_arguments(),
+                '--out', os.path.join(cache.work, 'evolution', gr)]
+        result, wall = run_cli(argv, 'reproduce_ddr')
+        done[gr] = {'command': 'ddrsr ' + shlex.join(argv), 'result': result, 'complete': complete,
+                    'seconds': round(wall, 1)}
+        cache.save('evolution', done)
+
+
+def stage_generalization(cache):
+    done = cache.load('generalization', fresh=True)
+    for layer in RRDB_LAYERS:
+        if layer in done:
+            continue
+        argv = ['generalization', *[item for name in SHIPPED_RRDB + EXTRA_RRDB for item in ('--model', name)],
+                *(['--layer', layer] if layer != 'body' else []), *patch_arguments(),
+                '--out', os.path.join(cache.work, 'generalization', layer)]
+        result, wall = run_cli(argv, 'reproduce_ddr')
+        done[layer] = {'command': 'ddrsr ' + shlex.join(argv), 'result': result, 'seconds': round(wall, 1)}
+        cache.save('generalization', done)
+
+
+def stage_single(cache, stage, argv):
+    """A stage that is one CLI call (identify, classification)."""
+    if cache.load(stage, fresh=True):
+        return
+    result, wall = run_cli(argv, 'reproduce_ddr')
+    cache.save(stage, {'command': 'ddrsr ' + shlex.join(argv), 'result': result, 'seconds': round(wall, 1)})
+
+
+def stage_timing(cache, repeats=3):
+    """Wall time of the whole ``ddrsr analyze`` command (start-up included), 3 sets x 100 patches x 5 runs."""
+    if cache.load('timing', fresh=True):
+        return
+    argv = ['analyze', '--model', 'srgan_encoder_x4_lite', '--layer', 'body.7', *patch_arguments(),
+            '--out', os.path.join(cache.work, 'timing')]
+    walls, loads = [], []
+    for _ in range(repeats):
+        loads.append(os.getloadavg()[0])
+        walls.append(round(run_cli(argv, 'reproduce_ddr')[1], 1))
+    cache.save('timing', {'command': 'ddrsr ' + shlex.join(argv), 'seconds': walls, 'load_before': loads,
+                          'threads': os.environ.get('OMP_NUM_THREADS', 'torch default'), 'cpus': os.cpu_count()})
+
+
+# ----------------------------------------------------------------------------------------------- verdicts
+def chi(row):
+    return row['chi']['mean']
+
+
+def score_text(score):
+    mean, std = score['mean'], score['std']
+    digits = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 2 if abs(mean) >= 0.1 else 4
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def layer_chi(layers, key, layer):
+    """CHI mean of ``layer`` in the cached analysis of model ``key``, or None when not measured."""
+    entry = layers.get(key)
+    if not entry:
+        return None
+    rows = {row['layer']: row for row in entry['result']['layers']}
+    return chi(rows[layer]) if layer in rows else None
+
+
+def paper_expectations(layers, last, hundreds=100, no_clustering=20):
+    """``[(expectation, measured text, met: bool | None)]`` for section 1, from the CHI numbers only.
+
+    ``last`` is the name of the last residual block. None for ``met`` means "not measured yet".
+    """
+    def value(key, layer=last):
+        return layer_chi(layers, key, layer)
+
+    def fmt(v):
+        return 'not measured' if v is None else f'{v:.3g}'
+
+    rows = []
+    v = value('srresnet_nogr')
+    rows.append(('SRResNet without GR: no clustering (CHI < 20) at the last block', f'CHI {fmt(v)}',
+                 None if v is None else v < no_clustering))
+    v = value('srresnet_gr')
+    rows.append(('SRResNet with GR: strong clustering (CHI in the hundreds) at the last block', f'CHI {fmt(v)}',
+                 None if v is None else v >= hundreds))
+    a, b = value('srresnet_gr'), value('srresnet_nogr')
+    rows.append(('SRResNet: GR clusters far more than no GR (the direction of the paper\'s finding)',
+                 f'CHI {fmt(a)} with GR vs {fmt(b)} without',
+                 None if a is None or b is None else a > 2 * b))
+    a, b = value('srgan_nogr'), value('srresnet_nogr')
+    rows.append(('SRGAN without GR clusters (CHI ≥ 20 at the last block)', f'CHI {fmt(a)}',
+                 None if a is None else a >= no_clustering))
+    rows.append(('SRGAN without GR clusters more than SRResNet without GR', f'CHI {fmt(a)} vs {fmt(b)}',
+                 None if a is None or b is None else a > b))
+    return rows
+
+
+def spearman(x, y):
+    """Rank correlation (no ties expected among CHI values)."""
+    if len(x) < 3:
+        return None
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def generalization_order(table):
+    """``(ordering text, met)`` for the expectation clean > b+n > DDR (higher CHI = generalizes worse)."""
+    values = {row['model']: chi(row) for row in table}
+    clean, bn, ddr = (values.get(name) for name in SHIPPED_RRDB)
+    if None in (clean, bn, ddr):
+        return 'not measured', None
+    order = ' > '.join(f'{LABELS[name]} ({values[name]:.3g})' for name in
+                       sorted(SHIPPED_RRDB, key=lambda name: -values[name]))
+    return order, clean > bn > ddr
+
+
+def mark(met):
+    return '—' if met is None else '**yes**' if met else '**no**'
+
+
+# ------------------------------------------------------------------------------------------------ report
+def plot_layer_profiles(layers, models, layer_names, path):
+    """CHI (log scale, mean ± std over t-SNE runs) against depth, one line per network."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    for model in models:
+        entry = layers.get(model['key'])
+        if not entry:
+            continue
+        rows = {row['layer']: row for row in entry['result']['layers']}
+        means = [max(rows[name]['chi']['mean'], 1e-4) for name in layer_names]
+        stds = [rows[name]['chi']['std'] for name in layer_names]
+        axes.errorbar(range(len(layer_names)), means, yerr=stds, marker='o' if model['gr'] else 's', capsize=3,
+                      linestyle='-' if model['gr'] else '--', label=f'{model["net"]}, {"GR" if model["gr"] else "no GR"}'
+                      f' ({model["l1_iters"]} L1 + {model["gan_iters"]} GAN it.)')
+    axes.set_yscale('log')
+    axes.set_xticks(range(len(layer_names)), layer_names)
+    axes.set_ylabel('DDR-CHI (clean / blur2 / noise20)')
+    axes.set_title('Degradation clustering by depth (higher = more separable)')
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path
+
+
+def section_layers(args, layers, runs, gan_start, figures):
+    models = analysed_models(runs, gan_start)
+    names = block_layers(runs['gr']['opt'])
+    last = names[-1]
+    columns = [f'{names[0]}', f'{names[1]} (¼)', f'{names[2]} (½)', f'{last} (last)'] + OTHER_LAYERS
+    out = ['## 1. SRResNet and SRGAN, with and without global residual (clean training data only)', '',
+           f'Every network is `SRResNet` (nf {runs["gr"]["opt"]["network_g"]["num_feat"]}, '
+           f'{runs["gr"]["opt"]["network_g"]["num_block"]} residual blocks) trained on clean bicubic ×4 LR from the '
+           f'Debian photo crops, with the DDR encoder\'s schedule (`{ENCODER_OPTION}`): L1 loss up to iteration '
+           f'{gan_start}, then GAN + L1 loss. The checkpoint at {gan_start} is the MSE-type **SRResNet**, the last '
+           'one the **SRGAN**. The GR run is the shipped encoder\'s own run; the no-GR run differs only in '
+           '`with_gr: false`. "SRResNet (more)" continues each SRResNet with the L1 loss alone, at the learning '
+           f'rate it had reached, for {MORE_ITERATIONS} more iterations (the paper\'s "try more iterations" check). '
+           f'`{", ".join(OTHER_LAYERS)}` are the "try another layer" check: the up-sampling convolutions after the '
+           'trunk.', '',
+           '| network | GR | L1 it. | GAN it. | ' + ' | '.join(columns) + ' |',
+           '|---|---|---:|---:|' + '---:|' * len(columns)]
+    for model in models:
+        entry = layers.get(model['key'])
+        prefix = f'| {model["net"]} | {"yes" if model["gr"] else "no"} | {model["l1_iters"]} | {model["gan_iters"]} |'
+        if not entry:
+            out.append(prefix + ' not trained yet |' + ' — |' * (len(columns) - 1))
+            continue
+        rows = {row['layer']: row for row in entry['result']['layers']}
+        out.append(prefix + ''.join(f' {score_text(rows[name]["chi"])} |' for name in names + OTHER_LAYERS))
+    out += ['', 'Cells: DDR-CHI, mean ± std over 5 t-SNE runs (seeds 0–4), on 3 × 100 LR patches of 32×32 from the '
+            '6 held-out photos (`clean`, `blur2`, `noise20`; the specs of `ddrsr/data/degradations.py`).', '']
+    if layers:
+        path = plot_layer_profiles(layers, models, names + OTHER_LAYERS,
+                                   os.path.join(ROOT, args.work, 'layer_profiles.png'))
+        figures['profiles'] = copy_figure(path, args.figures, args.doc, 'layer_profiles.png')
+        out += [f'![CHI by depth]({figures["profiles"]})', '']
+    out += ['**The paper\'s expectations, checked against these numbers:**', '',
+            '| expectation | measured | met |', '|---|---|---|']
+    expectations = paper_expectations(layers, last)
+    out += [f'| {text} | {measured} | {mark(met)} |' for text, measured, met in expectations]
+    out.append('')
+    for key in ('srresnet_gr', 'srresnet_nogr', 'srgan_gr', 'srgan_nogr'):
+        entry = layers.get(key)
+        if entry:
+            plot = {row['layer']: row['plot'] for row in entry['result']['layers']}[last]
+            figures[key] = copy_figure(plot, args.figures, args.doc, f'tsne_{key}_{last}.png')
+            out += [f'![t-SNE of {key} at {last}]({figures[key]})', '']
+    return out, expectations
+
+
+def section_evolution(args, evolution, figures):
+    out = ['## 2. Training evolution', '',
+           'DDR-CHI at the last residual block and PSNR (clean ×4, Y, 6 held-out centre crops of 192) of every '
+           'L1-only checkpoint: the first run up to its GAN phase, then the "more" continuation (iterations counted '
+           'from the start).', '']
+    if not evolution:
+        return out + ['Not measured yet.', ''], []
+    iterations = sorted({row['iteration'] for entry in evolution.values() for row in entry['result']['rows']})
+    by = {gr: {row['iteration']: row for row in entry['result']['rows']} for gr, entry in evolution.items()}
+    keys = [gr for gr in ('gr', 'nogr') if gr in by]
+    header = ''.join(f' CHI, {"GR" if gr == "gr" else "no GR"} | PSNR, {"GR" if gr == "gr" else "no GR"} |'
+                     for gr in keys)
+    out += ['| L1 iterations |' + header, '|---:|' + '---:|---:|' * len(keys)]
+    for iteration in iterations:
+        cells = ''
+        for gr in keys:
+            row = by[gr].get(iteration)
+            cells += (f' {score_text({"mean": row["chi_mean"], "std": row["chi_std"]})} | {row["psnr_clean"]:.2f} |'
+                      if row else ' | |')
+        out.append(f'| {iteration} |' + cells)
+    out.append('')
+    trends = []
+    for gr in keys:
+        rows = sorted(by[gr].values(), key=lambda row: row['iteration'])
+        rho = spearman([r['iteration'] for r in rows], [r['chi_mean'] for r in rows])
+        first, final = rows[0], rows[-1]
+        label = 'GR' if gr == 'gr' else 'no GR'
+        trends.append((gr, rho, first, final))
+        out.append(f'- {label}: CHI {first["chi_mean"]:.3g} at {first["iteration"]} → {final["chi_mean"]:.3g} at '
+                   f'{final["iteration"]}; Spearman ρ(iteration, CHI) = '
+                   f'{"n/a" if rho is None else f"{rho:+.2f}"}.')
+        figures[f'evolution_{gr}'] = copy_figure(evolution[gr]['result']['plot'], args.figures, args.doc,
+                                                 f'evolution_{gr}.png')
+    out.append('')
+    out += [f'![evolution, {"GR" if gr == "gr" else "no GR"}]({figures[f"evolution_{gr}"]})' for gr in keys]
+    return out + [''], trends
+
+
+def section_generalization(args, generalization, figures):
+    out = ['## 3. Generalization: DDR-CHI of the shipped RRDB models', '',
+           'Lower DDR-CHI means the network treats clean, blurred and noisy inputs alike, which the paper reads as '
+           'better generalization. Expected: RRDB (clean) ≫ RRDB (b+n) > RRDB-DDR (b+n). The default model '
+           '(trained with JPEG as well) is shown for reference; it is not part of the expectation.', '']
+    if not generalization:
+        return out + ['Not measured yet.', ''], []
+    orders = []
+    tables = {layer: {row['model']: row for row in entry['result']['models']} for layer, entry in generalization.items()}
+    layers = [layer for layer in RRDB_LAYERS if layer in tables]
+    out += ['| model | ' + ' | '.join(('last RRDB block (' + next(iter(tables[layer].values()))['layer'] + ')')
+                                      if layer == 'body' else layer for layer in layers) + ' |',
+            '|---|' + '---:|' * len(layers)]
+    for name in SHIPPED_RRDB + EXTRA_RRDB:
+        out.append(f'| {LABELS[name]} |' + ''.join(f' {score_text(tables[layer][name]["chi"])} |'
+                                                  for layer in layers))
+    out.append('')
+    for layer in layers:
+        order, met = generalization_order(list(tables[layer].values()))
+        orders.append((layer, order, met))
+        out.append(f'- At `{layer}`: {order}. Expected ordering met: {mark(met)}.')
+        figures[f'generalization_{layer}'] = copy_figure(generalization[layer]['result']['plot'], args.figures,
+                                                         args.doc, f'generalization_{layer}.png')
+    out.append('')
+    out += [f'![generalization at {layer}]({figures[f"generalization_{layer}"]})' for layer in layers]
+    return out + [''], orders
+
+
+def section_identify(args, identify, figures):
+    out = ['## 4. Distortion identification', '']
+    if not identify:
+        return out + ['Not measured yet.', '']
+    result = identify['result']
+    dataset = result['dataset']
+    figures['identify'] = copy_figure(result['plot'], args.figures, args.doc, 'identification.png')
+    out += [f'{dataset["train_samples"]} training samples from {len(dataset["train_photos"])} photos, '
+            f'{dataset["test_samples"]} test samples from {len(dataset["test_photos"])} other photos (split by '
+            'photo; distortions and levels in `ddrsr/analysis/distortions.py`). Cells: per-class precision; ALL: '
+            f'accuracy. Whole command: {identify["seconds"] / 60:.1f} min on the CPU.', '',
+            result['table_markdown'], f'![confusion matrices]({figures["identify"]})', '']
+    return out
+
+
+def section_classification(args, classification, figures):
+    out = ['## 5. Classification vs SR', '']
+    if not classification:
+        return out + ['Not measured yet.', ''], []
+    result = classification['result']
+    figures['classification'] = copy_figure(result['plot'], args.figures, args.doc, 'classification_vs_sr.png')
+    out += [f'{len(result["photos"])} photos are the content classes; {result["points"]} degraded LR patches '
+            f'({", ".join(result["specs"])}). A timm resnet18 is trained from scratch to tell the photos apart '
+            '(held-out accuracy: ' + ', '.join(f'{k} {v:.3f}' for k, v in result['classifier_accuracy'].items()) +
+            '). CHI of the same t-SNE points labelled two ways:', '',
+            '| network | layer | CHI by content | CHI by degradation | clusters by |', '|---|---|---:|---:|---|']
+    verdicts = []
+    for name, row in result['networks'].items():
+        by = 'content' if row['chi_content']['mean'] > row['chi_degradation']['mean'] else 'degradation'
+        verdicts.append((name, by))
+        out.append(f'| {name} | {row["layer"]} | {score_text(row["chi_content"])} | '
+                   f'{score_text(row["chi_degradation"])} | {by} |')
+    out += ['', f'![content vs degradation]({figures["classification"]})', '']
+    return out, verdicts
+
+
+def section_timing(timing):
+    out = ['## 6. Runtime of `ddrsr analyze`', '']
+    if not timing:
+        return out + ['Not measured yet.', '']
+    walls = timing['seconds']
+    out += [f'`{timing["command"]}`: 3 sets × 100 patches, 5 t-SNE runs, the whole command (Python start-up, '
+            f'imports, cutting and degrading the patches, features, PCA, t-SNE, figures). {timing["cpus"]} CPU '
+            f'cores, no GPU. Wall time of {len(walls)} runs: ' + ', '.join(f'{w:.1f} s' for w in walls) +
+            f' (median **{float(np.median(walls)):.1f} s**; target < 60 s: {mark(float(np.median(walls)) < 60)}). '
+            '1-minute load average before each: ' + ', '.join(f'{v:.2f}' for v in timing['load_before']) + '.', '']
+    return out
+
+
+def write_report(args, cache, runs, gan_start):
+    layers, evolution = cache.load('layers'), cache.load('evolution')
+    generalization, identify = cache.load('generalization'), cache.load('identify')
+    classification, timing = cache.load('classification'), cache.load('timing')
+    figures = {}
+    out = ['# DDR analysis at lite scale: what reproduces on 2 CPU cores', '',
+           f'Generated by `{shlex.join(["python", "scripts/reproduce_ddr.py", *sys.argv[1:]])}` on '
+           f'{datetime.date.today().isoformat()} from the cached results in `{args.work}`; do not edit by hand. '
+           'Paper: Liu et al., *Discovering Distinctive "Semantics" in Super-Resolution Networks* (DDR). Every '
+           'number below comes from a `ddrsr` command listed at the end. All networks are the lite '
+           'configurations, sized to train on 2 CPU cores: they saw a few thousand iterations where the paper\'s '
+           'saw hundreds of thousands, so read the absolute CHI values with that in mind.', '']
+    text, expectations = section_layers(args, layers, runs, gan_start, figures)
+    out += text
+    text, trends = section_evolution(args, evolution, figures)
+    out += text
+    text, orders = section_generalization(args, generalization, figures)
+    out += text
+    out += section_identify(args, identify, figures)
+    text, verdicts = section_classification(args, classification, figures)
+    out += text
+    out += section_timing(timing)
+    out += ['## Where the measurements disagree with the paper, and what was tried', '']
+    out += disagreements(layers, expectations, trends, orders, verdicts, runs)
+    commands = [entry['command'] for entry in layers.values()]
+    commands += [entry['command'] for entry in evolution.values()]
+    commands += [entry['command'] for entry in generalization.values()]
+    commands += [entry['command'] for entry in (identify, classification, timing) if entry]
+    trainings = [shlex.join(['python', *train_command(run)[1:]]) for run in runs.values()]
+    out += ['## Commands', '', 'Training (derived option files are written by the script into '
+            f'`{args.work}/options`):', '', '```bash', *trainings, '```', '', 'Measurements:', '', '```bash',
+            *commands, '```', '']
+    os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
+    with open(args.doc, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(out))
+    return args.doc
+
+
+def disagreements(layers, expectations, trends, orders, verdicts, runs):
+    """Bullet points for every expectation not met, with what was tried, from the cached numbers."""
+    out = []
+    tried_layers = ', '.join(OTHER_LAYERS)
+    for text, measured, met in expectations:
+        if met is False:
+            best = best_layer(layers)
+            out.append(f'- *{text}*: measured {measured}. Tried: {MORE_ITERATIONS} more L1 iterations (the '
+                       f'"SRResNet (more)" rows) and other layers ({tried_layers}); {best}')
+    for gr, rho, first, final in trends:
+        if rho is not None and rho <= 0:
+            out.append(f'- *CHI grows with training* ({"GR" if gr == "gr" else "no GR"}): Spearman ρ = {rho:+.2f}.')
+    for layer, order, met in orders:
+        if met is False:
+            out.append(f'- *RRDB (clean) ≫ RRDB (b+n) > RRDB-DDR (b+n)* at `{layer}`: measured {order}. Tried: the '
+                       f'layers {", ".join(RRDB_LAYERS)}.')
+    for name, by in verdicts:
+        expected = 'content' if name.startswith('resnet18') else 'degradation'
+        if by != expected:
+            out.append(f'- *{name} clusters by {expected}*: it clusters more by {by}.')
+    unmeasured = [text for text, _, met in expectations if met is None]
+    if unmeasured or not trends or not orders or not verdicts:
+        out.append('- Not everything is measured yet (see the sections above); this list covers what is.')
+    elif not out:
+        out.append('- None: every expectation checked above is met.')
+    return out + ['']
+
+
+def best_layer(layers):
+    """The highest CHI any measured network reached, and where: how far the lite models get."""
+    best = None
+    for key, entry in layers.items():
+        for row in entry['result']['layers']:
+            if best is None or chi(row) > best[0]:
+                best = (chi(row), key, row['layer'])
+    if best is None:
+        return ''
+    return f'the highest CHI of any network and layer is {best[0]:.3g} ({best[1]}, `{best[2]}`).'
+
+
+# -------------------------------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--stages', nargs='+', default=list(STAGES), choices=STAGES)
+    parser.add_argument('--redo', nargs='*', default=[], choices=STAGES, help='measure these stages again')
+    parser.add_argument('--only', nargs='+', help='train only these runs: gr nogr gr_more nogr_more')
+    parser.add_argument('--work', default='results/reproduce_ddr', help='cached results and derived option files')
+    parser.add_argument('--doc', default='docs/ANALYSIS.md')
+    parser.add_argument('--figures', default='docs/analysis', help='folder for the figures the doc shows')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    runs, gan_start = training_runs(args.work)
+    cache = Cache(args.work, args.redo)
+    if 'train' in args.stages:
+        stage_train(args, runs)
+    if 'layers' in args.stages:
+        stage_layers(cache, runs, gan_start)
+    if 'evolution' in args.stages:
+        stage_evolution(cache, runs, gan_start)
+    if 'generalization' in args.stages:
+        stage_generalization(cache)
+    if 'identify' in args.stages:
+        stage_single(cache, 'identify', ['identify', '--hr', HR, '--test_fraction', '0.3', '--regions', '3',
+                                         '--device', 'cpu', '--out', os.path.join(args.work, 'identify')])
+    if 'classification' in args.stages:
+        stage_single(cache, 'classification', ['classification-vs-sr', '--hr', HR, '--photos', '8', '--device', 'cpu',
+                                               '--out', os.path.join(args.work, 'classification')])
+    if 'timing' in args.stages:
+        stage_timing(cache)
+    if 'report' in args.stages:
+        print(json.dumps({'doc': write_report(args, cache, runs, gan_start)}))
+
+
+if __name__ == '__main__':
+    main()

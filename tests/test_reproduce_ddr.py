@@ -1,0 +1,110 @@
+"""scripts/reproduce_ddr.py: the derived trainings, checkpoint bookkeeping and the verdicts the report prints."""
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope='module')
+def script():
+    spec = importlib.util.spec_from_file_location('reproduce_ddr', os.path.join(ROOT, 'scripts', 'reproduce_ddr.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_derived_runs_change_only_what_the_experiment_asks(script, tmp_path):
+    runs, gan_start = script.training_runs(str(tmp_path))
+    base = script.load_option(script.ENCODER_OPTION)
+    assert runs['gr']['option'] == script.ENCODER_OPTION and gan_start == base['train']['gan_start_iter']
+    nogr = runs['nogr']['opt']
+    assert nogr['network_g']['with_gr'] is False and nogr['name'] != base['name']
+    assert {k: v for k, v in nogr['network_g'].items() if k != 'with_gr'} == \
+        {k: v for k, v in base['network_g'].items() if k != 'with_gr'}
+    assert nogr['train'] == base['train']
+
+    more = runs['nogr_more']['opt']
+    assert more['network_g']['with_gr'] is False
+    assert more['path']['pretrain_network_g'] == f'experiments/{nogr["name"]}/models/net_g_{gan_start}.pth'
+    assert more['train']['gan_start_iter'] >= more['train']['total_iter']  # L1 only
+    # The learning rate the source run had reached at gan_start_iter, after its milestones.
+    scheduler = base['train']['scheduler']
+    expected = float(base['train']['optim_g']['lr']) * scheduler['gamma'] ** sum(
+        m < gan_start for m in scheduler['milestones'])
+    assert more['train']['optim_g']['lr'] == pytest.approx(expected)
+
+    script.write_option(runs['nogr_more'])
+    with open(os.path.join(ROOT, runs['nogr_more']['option'])) as f:
+        assert yaml.safe_load(f) == more
+
+
+def test_models_and_layers_follow_the_run_schedule(script, tmp_path):
+    runs, gan_start = script.training_runs(str(tmp_path))
+    models = {m['key']: m for m in script.analysed_models(runs, gan_start)}
+    assert models['srresnet_nogr']['checkpoint'].endswith(f'srgan_nogr_x4_lite/models/net_g_{gan_start}.pth')
+    assert models['srgan_gr']['gan_iters'] == runs['gr']['total_iter'] - gan_start
+    assert models['srresnet_gr_more']['l1_iters'] == gan_start + script.MORE_ITERATIONS
+    assert script.block_layers({'network_g': {'num_block': 16}}) == ['conv_first', 'body.3', 'body.7', 'body.15']
+
+
+def test_evolution_links_count_iterations_from_the_start(script, tmp_path):
+    runs = {}
+    for key, iterations in (('gr', (500, 1000, 1500)), ('gr_more', (500, 1000))):
+        experiment = tmp_path / key
+        os.makedirs(experiment / 'models')
+        for iteration in iterations:
+            torch.save({}, experiment / 'models' / f'net_g_{iteration}.pth')
+        (experiment / 'models' / 'net_g_latest.pth').write_bytes(b'')
+        runs[key] = {'experiment': str(experiment)}
+    links = script.cumulative_checkpoints(runs, 'gr', 1000, str(tmp_path / 'links'))
+    # The first run's GAN-phase checkpoint (1500 > gan_start) is left out; the continuation is shifted.
+    assert [os.path.basename(p) for p in links] == ['net_g_500.pth', 'net_g_1000.pth', 'net_g_1500.pth',
+                                                    'net_g_2000.pth']
+    assert os.path.realpath(links[2]) == str(tmp_path / 'gr_more' / 'models' / 'net_g_500.pth')
+
+
+def layer_entry(values):
+    return {'result': {'layers': [{'layer': layer, 'chi': {'mean': v, 'std': 0.0}} for layer, v in values.items()]}}
+
+
+def test_expectations_are_judged_from_the_numbers(script):
+    layers = {'srresnet_nogr': layer_entry({'body.7': 5.0}), 'srresnet_gr': layer_entry({'body.7': 250.0}),
+              'srgan_nogr': layer_entry({'body.7': 30.0})}
+    met = [m for _, _, m in script.paper_expectations(layers, 'body.7')]
+    assert met == [True, True, True, True, True]
+    layers['srresnet_gr'] = layer_entry({'body.7': 8.0})
+    layers['srgan_nogr'] = layer_entry({'body.7': 4.0})
+    met = [m for _, _, m in script.paper_expectations(layers, 'body.7')]
+    assert met == [True, False, False, False, False]
+    assert [m for _, _, m in script.paper_expectations({}, 'body.7')] == [None] * 5
+
+    table = [{'model': 'rrdb_clean_x4_lite', 'chi': {'mean': 9.0}}, {'model': 'rrdb_bn_x4_lite', 'chi': {'mean': 3.0}},
+             {'model': 'rrdb_ddr_bn_x4_lite', 'chi': {'mean': 1.0}}]
+    assert script.generalization_order(table)[1] is True
+    table[2]['chi']['mean'] = 4.0
+    order, met = script.generalization_order(table)
+    assert met is False and order.startswith('RRDB (clean)')
+    assert script.spearman([1, 2, 3, 4], [1, 3, 2, 5]) == pytest.approx(0.8)
+
+
+def test_report_from_a_partial_cache_says_what_is_missing(script, tmp_path):
+    work = tmp_path / 'work'
+    work.mkdir()
+    plot = tmp_path / 'p.png'
+    plot.write_bytes(b'png')
+    rows = [{'layer': layer, 'chi': {'mean': 3.0, 'std': 0.5}, 'plot': str(plot)}
+            for layer in ('conv_first', 'body.1', 'body.3', 'body.7', 'upconv1', 'upconv2')]
+    (work / 'layers.json').write_text(json.dumps({'srresnet_nogr': {'command': 'ddrsr analyze ...',
+                                                                     'result': {'layers': rows}}}))
+    doc = tmp_path / 'ANALYSIS.md'
+    script.main(['--stages', 'report', '--work', str(work), '--doc', str(doc), '--figures', str(tmp_path / 'fig')])
+    text = doc.read_text()
+    assert '| SRResNet | no | 2500 | 0 | 3.00 ± 0.50 |' in text and 'not trained yet' in text
+    assert 'Not everything is measured yet' in text and 'None: every expectation' not in text
+    assert os.path.isfile(tmp_path / 'fig' / 'tsne_srresnet_nogr_body.7.png')
+    assert os.path.isfile(tmp_path / 'fig' / 'layer_profiles.png')
