@@ -24,6 +24,7 @@ Every number comes from a ddrsr CLI run as a subprocess, as a user would run it;
 report are computed from those numbers, never written by hand.
 """
 import argparse
+import collections
 import copy
 import datetime
 import json
@@ -300,10 +301,14 @@ def layer_chi(layers, key, layer):
     return chi(rows[layer]) if layer in rows else None
 
 
-def paper_expectations(layers, last, hundreds=100, no_clustering=20):
-    """``[(expectation, measured text, met: bool | None)]`` for section 1, from the CHI numbers only.
+Expectation = collections.namedtuple('Expectation', 'text measured met models')
 
-    ``last`` is the name of the last residual block. None for ``met`` means "not measured yet".
+
+def paper_expectations(layers, last, hundreds=100, no_clustering=20):
+    """``[Expectation(text, measured, met, models)]`` for section 1, from the CHI numbers only.
+
+    ``last`` is the name of the last residual block; ``met`` is None when not measured yet; ``models``
+    are the keys of the networks the expectation is about.
     """
     def value(key, layer=last):
         return layer_chi(layers, key, layer)
@@ -311,22 +316,24 @@ def paper_expectations(layers, last, hundreds=100, no_clustering=20):
     def fmt(v):
         return 'not measured' if v is None else f'{v:.3g}'
 
+    def judged(condition, *values):
+        return None if any(v is None for v in values) else bool(condition())
+
     rows = []
     v = value('srresnet_nogr')
-    rows.append(('SRResNet without GR: no clustering (CHI < 20) at the last block', f'CHI {fmt(v)}',
-                 None if v is None else v < no_clustering))
-    v = value('srresnet_gr')
-    rows.append(('SRResNet with GR: strong clustering (CHI in the hundreds) at the last block', f'CHI {fmt(v)}',
-                 None if v is None else v >= hundreds))
-    a, b = value('srresnet_gr'), value('srresnet_nogr')
-    rows.append(('SRResNet: GR clusters far more than no GR (the direction of the paper\'s finding)',
-                 f'CHI {fmt(a)} with GR vs {fmt(b)} without',
-                 None if a is None or b is None else a > 2 * b))
-    a, b = value('srgan_nogr'), value('srresnet_nogr')
-    rows.append(('SRGAN without GR clusters (CHI ≥ 20 at the last block)', f'CHI {fmt(a)}',
-                 None if a is None else a >= no_clustering))
-    rows.append(('SRGAN without GR clusters more than SRResNet without GR', f'CHI {fmt(a)} vs {fmt(b)}',
-                 None if a is None or b is None else a > b))
+    rows.append(Expectation('SRResNet without GR: no clustering (CHI < 20) at the last block', f'CHI {fmt(v)}',
+                            judged(lambda: v < no_clustering, v), ['srresnet_nogr']))
+    g = value('srresnet_gr')
+    rows.append(Expectation('SRResNet with GR: strong clustering (CHI in the hundreds) at the last block',
+                            f'CHI {fmt(g)}', judged(lambda: g >= hundreds, g), ['srresnet_gr']))
+    rows.append(Expectation('SRResNet: GR clusters far more (over 2×) than no GR, the direction of the finding',
+                            f'CHI {fmt(g)} with GR vs {fmt(v)} without', judged(lambda: g > 2 * v, g, v),
+                            ['srresnet_gr', 'srresnet_nogr']))
+    a = value('srgan_nogr')
+    rows.append(Expectation('SRGAN without GR clusters (CHI ≥ 20 at the last block)', f'CHI {fmt(a)}',
+                            judged(lambda: a >= no_clustering, a), ['srgan_nogr']))
+    rows.append(Expectation('SRGAN without GR clusters more than SRResNet without GR', f'CHI {fmt(a)} vs {fmt(v)}',
+                            judged(lambda: a > v, a, v), ['srgan_nogr', 'srresnet_nogr']))
     return rows
 
 
@@ -419,7 +426,7 @@ def section_layers(args, layers, runs, gan_start, figures):
     out += ['**The paper\'s expectations, checked against these numbers:**', '',
             '| expectation | measured | met |', '|---|---|---|']
     expectations = paper_expectations(layers, last)
-    out += [f'| {text} | {measured} | {mark(met)} |' for text, measured, met in expectations]
+    out += [f'| {e.text} | {e.measured} | {mark(e.met)} |' for e in expectations]
     out.append('')
     for key in ('srresnet_gr', 'srresnet_nogr', 'srgan_gr', 'srgan_nogr'):
         entry = layers.get(key)
@@ -586,12 +593,10 @@ def write_report(args, cache, runs, gan_start):
 def disagreements(layers, expectations, trends, orders, verdicts, runs):
     """Bullet points for every expectation not met, with what was tried, from the cached numbers."""
     out = []
-    tried_layers = ', '.join(OTHER_LAYERS)
-    for text, measured, met in expectations:
-        if met is False:
-            best = best_layer(layers)
-            out.append(f'- *{text}*: measured {measured}. Tried: {MORE_ITERATIONS} more L1 iterations (the '
-                       f'"SRResNet (more)" rows) and other layers ({tried_layers}); {best}')
+    for expectation in expectations:
+        if expectation.met is False:
+            tried = '; '.join(filter(None, (what_was_tried(layers, key) for key in expectation.models)))
+            out.append(f'- *{expectation.text}*: measured {expectation.measured}. Tried: {tried}.')
     for gr, rho, first, final in trends:
         if rho is not None and rho <= 0:
             out.append(f'- *CHI grows with training* ({"GR" if gr == "gr" else "no GR"}): Spearman ρ = {rho:+.2f}.')
@@ -603,7 +608,7 @@ def disagreements(layers, expectations, trends, orders, verdicts, runs):
         expected = 'content' if name.startswith('resnet18') else 'degradation'
         if by != expected:
             out.append(f'- *{name} clusters by {expected}*: it clusters more by {by}.')
-    unmeasured = [text for text, _, met in expectations if met is None]
+    unmeasured = [e for e in expectations if e.met is None]
     if unmeasured or not trends or not orders or not verdicts:
         out.append('- Not everything is measured yet (see the sections above); this list covers what is.')
     elif not out:
@@ -611,16 +616,22 @@ def disagreements(layers, expectations, trends, orders, verdicts, runs):
     return out + ['']
 
 
-def best_layer(layers):
-    """The highest CHI any measured network reached, and where: how far the lite models get."""
-    best = None
-    for key, entry in layers.items():
-        for row in entry['result']['layers']:
-            if best is None or chi(row) > best[0]:
-                best = (chi(row), key, row['layer'])
-    if best is None:
-        return ''
-    return f'the highest CHI of any network and layer is {best[0]:.3g} ({best[1]}, `{best[2]}`).'
+def what_was_tried(layers, key):
+    """For network ``key``: its CHI after the "more" L1 iterations, and its best layer of all measured."""
+    parts = []
+    more = layers.get(f'{key}_more')
+    if key.startswith('srresnet') and more:
+        rows = {row['layer']: row for row in more['result']['layers']}
+        last = max((name for name in rows if name.startswith('body.')), key=lambda n: int(n.split('.')[1]))
+        parts.append(f'{more.get("l1_iters", "more")} L1 iterations give CHI {chi(rows[last]):.3g} at `{last}`')
+    elif key.startswith('srresnet'):
+        parts.append(f'the run with {MORE_ITERATIONS} more L1 iterations is not trained yet')
+    for entry in (layers.get(key), more):
+        if entry:
+            row = max(entry['result']['layers'], key=chi)
+            parts.append(f'at {entry.get("l1_iters", "?")} L1 it. its best layer is `{row["layer"]}` '
+                         f'(CHI {chi(row):.3g})')
+    return ', '.join(parts)
 
 
 # -------------------------------------------------------------------------------------------------- main

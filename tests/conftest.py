@@ -9,6 +9,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'tests', 'data')
 
 
+def load_script(path):
+    """Import a script that is not in a package (``scripts/X.py``, ``inference.py``), by its path under ROOT."""
+    import importlib.util
+
+    name = os.path.splitext(os.path.basename(path))[0].replace('-', '_') + '_script'
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 
 @pytest.fixture(scope='session', autouse=True)
 def one_thread():

@@ -7,7 +7,6 @@ recomputed here from the file as Pillow/cv2 read it, independently of ``read_ima
 """
 import errno
 import hashlib
-import importlib.util
 import os
 import stat
 import subprocess
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import Upsampler, read_image
 from tiny_models import TINY_ENCODER, tiny_ddr_net
@@ -61,18 +60,11 @@ runpy.run_path({script!r}, run_name='__main__')
 
 
 def _script():
-    path = os.path.join(ROOT, 'scripts', 'make_bad_inputs.py')
-    spec = importlib.util.spec_from_file_location('make_bad_inputs', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('scripts/make_bad_inputs.py')
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location('ddrsr_inference_cli', os.path.join(ROOT, 'inference.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('inference.py')
 
 
 def snapshot(folder):

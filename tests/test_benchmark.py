@@ -1,20 +1,16 @@
 """scripts/benchmark.py end to end on tiny settings, and the optimisations it measures keep results unchanged."""
 import copy
-import importlib.util
 import json
 import os
 
 import numpy as np
 import torch
 
-from conftest import DATA, ROOT
+from conftest import DATA, load_script
 
 
 def _benchmark_module():
-    spec = importlib.util.spec_from_file_location('benchmark_script', os.path.join(ROOT, 'scripts', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('scripts/benchmark.py')
 
 
 def test_quick_benchmark_writes_every_section(tmp_path, capsys):

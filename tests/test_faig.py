@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import DATA
+from conftest import DATA, load_script
 from ddrsr import cli, zoo
 from ddrsr.data.degradations import degrade_with_spec
 from ddrsr.errors import DDRSRError
@@ -381,12 +381,7 @@ def test_cli_user_errors_are_one_line(tiny_pair, tiny_zoo, tmp_path, capsys):
 
 
 def test_report_verdict_comes_from_the_masking_numbers():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location('faig_report', os.path.join(DATA, '..', '..', 'scripts',
-                                                                              'faig_report.py'))
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    report = load_script('scripts/faig_report.py')
 
     def table(faig_drops):
         rows = []

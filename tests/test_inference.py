@@ -1,5 +1,4 @@
 """Inference: tiling vs whole image, one embedding per photo, image I/O round trips, and the CLI."""
-import importlib.util
 import os
 
 import numpy as np
@@ -12,9 +11,9 @@ from ddrsr.inference import DEFAULT_TILE_PAD, Upsampler, read_image, write_image
 from ddrsr.inference.image_io import _orient
 from ddrsr.inference.tiling import TileBlender, axis_spans, feather_width, span_weights
 
-from tiny_models import TINY_ENCODER, tiny_ddr_net
+from conftest import load_script
+from tiny_models import tiny_ddr_net
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_LEVEL = 1 / 255
 
 
@@ -256,10 +255,7 @@ def test_input_is_never_overwritten(model, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _cli():
-    spec = importlib.util.spec_from_file_location('ddrsr_inference_cli', os.path.join(ROOT, 'inference.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('inference.py')
 
 
 def test_cli_folder_with_a_corrupt_file(tiny_zoo, tmp_path, capsys):

@@ -1,5 +1,4 @@
 """scripts/reproduce_ddr.py: the derived trainings, checkpoint bookkeeping and the verdicts the report prints."""
-import importlib.util
 import json
 import os
 
@@ -7,15 +6,12 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 
 @pytest.fixture(scope='module')
 def script():
-    spec = importlib.util.spec_from_file_location('reproduce_ddr', os.path.join(ROOT, 'scripts', 'reproduce_ddr.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('scripts/reproduce_ddr.py')
 
 
 def test_derived_runs_change_only_what_the_experiment_asks(script, tmp_path):
@@ -75,13 +71,17 @@ def layer_entry(values):
 def test_expectations_are_judged_from_the_numbers(script):
     layers = {'srresnet_nogr': layer_entry({'body.7': 5.0}), 'srresnet_gr': layer_entry({'body.7': 250.0}),
               'srgan_nogr': layer_entry({'body.7': 30.0})}
-    met = [m for _, _, m in script.paper_expectations(layers, 'body.7')]
+    met = [e.met for e in script.paper_expectations(layers, 'body.7')]
     assert met == [True, True, True, True, True]
     layers['srresnet_gr'] = layer_entry({'body.7': 8.0})
     layers['srgan_nogr'] = layer_entry({'body.7': 4.0})
-    met = [m for _, _, m in script.paper_expectations(layers, 'body.7')]
+    met = [e.met for e in script.paper_expectations(layers, 'body.7')]
     assert met == [True, False, False, False, False]
-    assert [m for _, _, m in script.paper_expectations({}, 'body.7')] == [None] * 5
+    assert [e.met for e in script.paper_expectations({}, 'body.7')] == [None] * 5
+    layers['srresnet_gr_more'] = {'l1_iters': 5500, **layer_entry({'body.7': 12.0, 'upconv1': 40.0})}
+    bullets = script.disagreements(layers, script.paper_expectations(layers, 'body.7'), [], [], [], {})
+    assert sum('Tried:' in b for b in bullets) == 4
+    assert any('5500 L1 iterations give CHI 12 at `body.7`' in b and '`upconv1` (CHI 40)' in b for b in bullets)
 
     table = [{'model': 'rrdb_clean_x4_lite', 'chi': {'mean': 9.0}}, {'model': 'rrdb_bn_x4_lite', 'chi': {'mean': 3.0}},
              {'model': 'rrdb_ddr_bn_x4_lite', 'chi': {'mean': 1.0}}]

@@ -1,7 +1,6 @@
 """Safe loading: pickles with code are refused everywhere, shipped weights match their sha256, ONNX is checked."""
 import ast
 import glob
-import importlib.util
 import os
 import shutil
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 from ddrsr import zoo
 from ddrsr.errors import DDRSRError
 from ddrsr.weights_manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
@@ -40,10 +39,7 @@ def evil(tmp_path):
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, 'scripts', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'scripts/{name}.py')
 
 
 def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
@@ -142,9 +138,7 @@ def test_corrupted_shipped_file_is_one_cli_error_line(shipped_copy, tmp_path, ca
     image = tmp_path / 'in.png'
     from PIL import Image
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
-    spec = importlib.util.spec_from_file_location('ddrsr_inference_cli', os.path.join(ROOT, 'inference.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_script('inference.py')
     status = cli.main(['-i', str(image), '-o', str(tmp_path / 'out'), '-n', name])
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1
