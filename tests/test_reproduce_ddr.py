@@ -89,6 +89,15 @@ def test_expectations_are_judged_from_the_numbers(script):
     table[2]['chi']['mean'] = 4.0
     order, met = script.generalization_order(table)
     assert met is False and order.startswith('RRDB (clean)')
+    assert script.generalization_notes(table) == {'ddr_highest': False, 'plain_unseparable': False}
+    table[2]['chi']['mean'] = 12.0
+    order, met = script.generalization_order(table)
+    notes = script.generalization_notes(table)
+    assert met is False and notes == {'ddr_highest': True, 'plain_unseparable': False}
+    small = [dict(row, chi={'mean': v}) for row, v in zip(table, (0.0004, 0.0001, 2.0))]
+    assert script.generalization_notes(small) == {'ddr_highest': True, 'plain_unseparable': True}
+    bullets = script.disagreements({}, [], [], [('conv_body', order, met, notes)], [], {})
+    assert 'not met at 1 of 1 layers' in bullets[0] and 'StyleMod' in bullets[2]
     assert script.spearman([1, 2, 3, 4], [1, 3, 2, 5]) == pytest.approx(0.8)
 
 
