@@ -50,6 +50,8 @@ EXTRA_RRDB = ['rrdb_ddr_real_x4_lite']  # the default model, shown beside the pa
 # 'body': each model's default, its last RRDB block; then later layers, the "try another layer" check:
 # conv_body ends the trunk, conv_up1 works at 2x, conv_hr at 4x the LR size.
 RRDB_LAYERS = ['body', 'conv_body', 'conv_up1', 'conv_hr']
+DEFAULT_ENCODER_LAYER = 'body.7'  # ddrsr identify's default layer of the encoder
+IDENTIFY_OTHER_LAYER = ('upconv1', 2)  # "another layer" for identification: after the trunk, 2x2-pooled (memory)
 LABELS = {'rrdb_clean_x4_lite': 'RRDB (clean)', 'rrdb_bn_x4_lite': 'RRDB (b+n)',
           'rrdb_ddr_bn_x4_lite': 'RRDB-DDR (b+n)', 'rrdb_ddr_real_x4_lite': 'RRDB-DDR (real, default)'}
 
@@ -514,10 +516,10 @@ def section_generalization(args, generalization, figures):
     return out + [''], orders
 
 
-def section_identify(args, identify, figures):
+def section_identify(args, identify, other, figures):
     out = ['## 4. Distortion identification', '']
     if not identify:
-        return out + ['Not measured yet.', '']
+        return out + ['Not measured yet.', ''], None
     result = identify['result']
     dataset = result['dataset']
     figures['identify'] = copy_figure(result['plot'], args.figures, args.doc, 'identification.png')
@@ -525,8 +527,22 @@ def section_identify(args, identify, figures):
             f'{dataset["test_samples"]} test samples from {len(dataset["test_photos"])} other photos (split by '
             'photo; distortions and levels in `ddrsr/analysis/distortions.py`). Cells: per-class precision; ALL: '
             f'accuracy. Whole command: {identify["seconds"] / 60:.1f} min on the CPU.', '',
-            result['table_markdown'], f'![confusion matrices]({figures["identify"]})', '']
-    return out
+            result['table_markdown']]
+    if other:
+        layer, pool = IDENTIFY_OTHER_LAYER
+        out += [f'Another encoder layer, `{layer}` (the first up-sampling convolution; its map average-pooled '
+                f'{pool}×{pool} to fit in memory), same photos and split:', '', other['result']['table_markdown']]
+    out += [f'![confusion matrices]({figures["identify"]})', '']
+    ranked = sorted(((entry['accuracy'], method, layer) for layer, run in
+                     ((DEFAULT_ENCODER_LAYER, identify), (IDENTIFY_OTHER_LAYER[0], other)) if run
+                     for method, entry in run['result']['results'].items()), reverse=True)
+    best = ranked[0]
+    ddr = [r for r in ranked if r[1].startswith('ddr')]
+    verdict = {'best': best, 'best_ddr': ddr[0] if ddr else None, 'met': bool(ddr) and ddr[0] == best}
+    out += [f'- Paper\'s expectation: DDR features identify distortions better than BRISQUE and a supervised CNN. '
+            f'Best here: `{best[1]}`' + (f' at `{best[2]}`' if best[1].startswith('ddr') else '') +
+            f' ({best[0]:.3f}). Met: {mark(verdict["met"])}.', '']
+    return out, verdict
 
 
 def section_classification(args, classification, figures):
@@ -566,6 +582,7 @@ def section_timing(timing):
 def write_report(args, cache, runs, gan_start):
     layers, evolution = cache.load('layers'), cache.load('evolution')
     generalization, identify = cache.load('generalization'), cache.load('identify')
+    identify_other = cache.load(f'identify_{IDENTIFY_OTHER_LAYER[0]}')
     classification, timing = cache.load('classification'), cache.load('timing')
     figures = {}
     out = ['# DDR analysis at lite scale: what reproduces on 2 CPU cores', '',
@@ -581,16 +598,17 @@ def write_report(args, cache, runs, gan_start):
     out += text
     text, orders = section_generalization(args, generalization, figures)
     out += text
-    out += section_identify(args, identify, figures)
+    text, identification = section_identify(args, identify, identify_other, figures)
+    out += text
     text, verdicts = section_classification(args, classification, figures)
     out += text
     out += section_timing(timing)
     out += ['## Where the measurements disagree with the paper, and what was tried', '']
-    out += disagreements(layers, expectations, trends, orders, verdicts, runs)
+    out += disagreements(layers, expectations, trends, orders, verdicts, runs, identification)
     commands = [entry['command'] for entry in layers.values()]
     commands += [entry['command'] for entry in evolution.values()]
     commands += [entry['command'] for entry in generalization.values()]
-    commands += [entry['command'] for entry in (identify, classification, timing) if entry]
+    commands += [entry['command'] for entry in (identify, identify_other, classification, timing) if entry]
     trainings = [shlex.join(['python', *train_command(run)[1:]]) for run in runs.values()]
     out += ['## Commands', '', 'Training (derived option files are written by the script into '
             f'`{args.work}/options`):', '', '```bash', *trainings, '```', '', 'Measurements:', '', '```bash',
@@ -601,7 +619,7 @@ def write_report(args, cache, runs, gan_start):
     return args.doc
 
 
-def disagreements(layers, expectations, trends, orders, verdicts, runs):
+def disagreements(layers, expectations, trends, orders, verdicts, runs, identification=None):
     """Bullet points for every expectation not met, with what was tried, from the cached numbers."""
     out = []
     for expectation in expectations:
@@ -625,6 +643,11 @@ def disagreements(layers, expectations, trends, orders, verdicts, runs):
         if flat:
             out.append(f'  - Both plain RRDBs stay below CHI 1 at {", ".join(flat)}: t-SNE keeps the three versions '
                        'of each patch together, so the order of clean and b+n there is noise, not a finding.')
+    if identification and not identification['met']:
+        best, ddr = identification['best'], identification['best_ddr']
+        out.append(f'- *DDR features identify distortions best*: `{best[1]}` is best ({best[0]:.3f}); the best DDR '
+                   f'variant is `{ddr[1]}` at `{ddr[2]}` ({ddr[0]:.3f}). Tried: flattened maps and mean+std pooling, '
+                   f'at `{DEFAULT_ENCODER_LAYER}` and `{IDENTIFY_OTHER_LAYER[0]}`.')
     for name, by in verdicts:
         expected = 'content' if name.startswith('resnet18') else 'degradation'
         if by != expected:
@@ -681,8 +704,12 @@ def main(argv=None):
     if 'generalization' in args.stages:
         stage_generalization(cache)
     if 'identify' in args.stages:
-        stage_single(cache, 'identify', ['identify', '--hr', HR, '--test_fraction', '0.3', '--regions', '3',
-                                         '--device', 'cpu', '--out', os.path.join(args.work, 'identify')])
+        split = ['--hr', HR, '--test_fraction', '0.3', '--regions', '3', '--device', 'cpu']
+        stage_single(cache, 'identify', ['identify', *split, '--out', os.path.join(args.work, 'identify')])
+        layer, pool = IDENTIFY_OTHER_LAYER
+        stage_single(cache, f'identify_{layer}', ['identify', *split, '--methods', 'ddr', 'ddr_stats', '--layer', layer,
+                                                  '--pool', str(pool),
+                                                  '--out', os.path.join(args.work, f'identify_{layer}')])
     if 'classification' in args.stages:
         stage_single(cache, 'classification', ['classification-vs-sr', '--hr', HR, '--photos', '8', '--device', 'cpu',
                                                '--out', os.path.join(args.work, 'classification')])

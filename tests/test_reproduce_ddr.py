@@ -117,3 +117,24 @@ def test_report_from_a_partial_cache_says_what_is_missing(script, tmp_path):
     assert 'Not everything is measured yet' in text and 'None: every expectation' not in text
     assert os.path.isfile(tmp_path / 'fig' / 'tsne_srresnet_nogr_body.7.png')
     assert os.path.isfile(tmp_path / 'fig' / 'layer_profiles.png')
+
+
+def test_identification_verdict_looks_at_every_layer_tried(script, tmp_path):
+    plot = tmp_path / 'p.png'
+    plot.write_bytes(b'png')
+    dataset = {'train_samples': 10, 'test_samples': 5, 'train_photos': ['a'], 'test_photos': ['b']}
+
+    def run(accuracies):
+        return {'command': 'ddrsr identify ...', 'seconds': 60.0,
+                'result': {'dataset': dataset, 'plot': str(plot), 'table_markdown': '| table |\n',
+                           'results': {m: {'accuracy': a} for m, a in accuracies.items()}}}
+
+    args = script.parse_args(['--doc', str(tmp_path / 'A.md'), '--figures', str(tmp_path / 'fig')])
+    main = run({'ddr': 0.46, 'ddr_stats': 0.70, 'brisque': 0.73, 'resnet18': 0.52})
+    text, verdict = script.section_identify(args, main, None, {})
+    assert verdict['met'] is False and verdict['best'][1] == 'brisque' and verdict['best_ddr'][1] == 'ddr_stats'
+    bullets = script.disagreements({}, [], [], [], [], {}, verdict)
+    assert 'Tried: flattened maps and mean+std pooling' in bullets[0]
+    text, verdict = script.section_identify(args, main, run({'ddr': 0.5, 'ddr_stats': 0.8}), {})
+    assert verdict['met'] is True and verdict['best'][2] == script.IDENTIFY_OTHER_LAYER[0]
+    assert any('Met: **yes**' in line for line in text)
