@@ -42,6 +42,7 @@ from report_utils import ROOT, copy_figure, run_cli  # noqa: E402
 STAGES = ('train', 'layers', 'evolution', 'generalization', 'identify', 'classification', 'timing', 'report')
 ENCODER_OPTION = 'options/train_srgan_encoder_x4_lite.yml'
 MORE_ITERATIONS = 3000  # extra L1 iterations of the "more" runs
+MORE_GAN_ITERATIONS = 1000  # extra GAN iterations for the no-GR SRGAN
 HR, META = 'datasets/debian_photos/hr', 'scripts/debian_photos_val.txt'  # 6 photos no training run has seen
 SPECS = ['clean', 'blur2', 'noise20']
 OTHER_LAYERS = ['upconv1', 'upconv2']  # deeper than the residual blocks: the "another layer" check
@@ -62,37 +63,52 @@ def load_option(path):
         return yaml.safe_load(f)
 
 
+def continuation(source, name, start, iterations, gan):
+    """An option dict that goes on from iteration ``start`` of run ``source`` for ``iterations`` more.
+
+    L1 only (``gan=False``) or GAN + L1 from the start (``gan=True``, the discriminator goes on too), at the
+    learning rates the source run had reached at ``start`` (after its milestones), kept constant. The
+    optimizer states start afresh: BasicSR cannot resume another run's training state.
+    """
+    more = copy.deepcopy(source)
+    more['name'] = name
+    models = os.path.join('experiments', source['name'], 'models')
+    more['path']['pretrain_network_g'] = os.path.join(models, f'net_g_{start}.pth')
+    more['path']['param_key_g'] = 'params_ema'
+    if gan:
+        more['path']['pretrain_network_d'] = os.path.join(models, f'net_d_{start}.pth')
+    more['train']['total_iter'] = iterations
+    more['train']['gan_start_iter'] = 0 if gan else iterations  # SRGANEncoderModel: L1 only up to gan_start_iter
+    scheduler = source['train']['scheduler']
+    factor = scheduler.get('gamma', 1.0) ** sum(1 for m in scheduler.get('milestones', []) if m < start)
+    for optimizer in ('optim_g', 'optim_d') if gan else ('optim_g', ):  # D is idle in an L1-only run
+        more['train'][optimizer]['lr'] = float(source['train'][optimizer]['lr']) * factor
+    more['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [iterations + 1], 'gamma': 1.0}
+    return more
+
+
 def training_runs(work):
-    """``{key: {'option': path, 'opt': dict, 'experiment': folder}}`` for the four trainings.
+    """``{key: {'option', 'opt', 'experiment', 'total_iter'[, 'after']}}`` for the five trainings.
 
     ``gr`` is the encoder's own option file; the others are derived from it (written under ``work``) so
-    that the schedules differ only where the experiment asks them to.
+    that the schedules differ only where the experiment asks them to: ``nogr`` (``with_gr: false``),
+    ``gr_more``/``nogr_more`` (more L1 iterations from each SRResNet) and ``nogr_gan_more`` (more GAN
+    iterations from the no-GR SRGAN).
     """
     base = load_option(ENCODER_OPTION)
-    gan_start = int(base['train']['gan_start_iter'])
+    gan_start, total = int(base['train']['gan_start_iter']), int(base['train']['total_iter'])
     runs = {'gr': {'option': ENCODER_OPTION, 'opt': base}}
     nogr = copy.deepcopy(base)
     nogr['name'] = 'srgan_nogr_x4_lite'
     nogr['network_g']['with_gr'] = False
-    runs['nogr'] = {'option': os.path.join(work, 'options', 'train_srgan_nogr_x4_lite.yml'), 'opt': nogr}
+    runs['nogr'] = {'opt': nogr}
     for key in ('gr', 'nogr'):
-        source = runs[key]['opt']
-        more = copy.deepcopy(source)
-        more['name'] = f'srresnet_{key}_more_x4_lite'
-        more['path']['pretrain_network_g'] = os.path.join('experiments', source['name'], 'models',
-                                                          f'net_g_{gan_start}.pth')
-        more['path']['param_key_g'] = 'params_ema'
-        more['train']['total_iter'] = MORE_ITERATIONS
-        more['train']['gan_start_iter'] = MORE_ITERATIONS  # L1 only, as before gan_start_iter in the source run
-        # The source run's learning rate at gan_start_iter (after its milestones), kept constant.
-        lr = float(source['train']['optim_g']['lr'])
-        scheduler = source['train']['scheduler']
-        lr *= scheduler.get('gamma', 1.0) ** sum(1 for m in scheduler.get('milestones', []) if m < gan_start)
-        more['train']['optim_g']['lr'] = lr
-        more['train']['scheduler'] = {'type': 'MultiStepLR', 'milestones': [MORE_ITERATIONS + 1], 'gamma': 1.0}
-        runs[f'{key}_more'] = {'option': os.path.join(work, 'options', f'train_{more["name"]}.yml'), 'opt': more,
-                               'after': key}
+        runs[f'{key}_more'] = {'opt': continuation(runs[key]['opt'], f'srresnet_{key}_more_x4_lite', gan_start,
+                                                   MORE_ITERATIONS, gan=False), 'after': key}
+    runs['nogr_gan_more'] = {'opt': continuation(nogr, 'srgan_nogr_more_x4_lite', total, MORE_GAN_ITERATIONS,
+                                                 gan=True), 'after': 'nogr'}
     for run in runs.values():
+        run.setdefault('option', os.path.join(work, 'options', f'train_{run["opt"]["name"]}.yml'))
         run['experiment'] = os.path.join('experiments', run['opt']['name'])
         run['total_iter'] = int(run['opt']['train']['total_iter'])
     return runs, gan_start
@@ -161,6 +177,10 @@ def analysed_models(runs, gan_start):
                    dict(key=f'srresnet_{gr}_more', net='SRResNet (more)', gr=gr == 'gr', run=f'{gr}_more',
                         iteration=runs[f'{gr}_more']['total_iter'],
                         l1_iters=gan_start + runs[f'{gr}_more']['total_iter'], gan_iters=0)]
+    more = runs['nogr_gan_more']
+    models.append(dict(key='srgan_nogr_more', net='SRGAN (more)', gr=False, run='nogr_gan_more',
+                       iteration=more['total_iter'], l1_iters=gan_start,
+                       gan_iters=runs['nogr']['total_iter'] - gan_start + more['total_iter']))
     for model in models:
         model['checkpoint'] = os.path.join(runs[model['run']]['experiment'], 'models',
                                            f'net_g_{model["iteration"]}.pth')
@@ -343,11 +363,14 @@ def paper_expectations(layers, last, hundreds=100, no_clustering=20, separable=1
     rows.append(Expectation('SRResNet: GR clusters (CHI ≥ 1) and far more (over 2×) than no GR',
                             f'CHI {fmt(g)} with GR vs {fmt(n)} without{label}',
                             None if g is None else g >= separable and g > 2 * n, ['srresnet_gr', 'srresnet_nogr']))
-    a, v = value('srgan_nogr'), value('srresnet_nogr')
-    rows.append(Expectation('SRGAN without GR clusters (CHI ≥ 20 at the last block)', f'CHI {fmt(a)}',
-                            None if a is None else a >= no_clustering, ['srgan_nogr']))
+    gan = [(label.replace('L1', 'GAN'), k, a) for label, k, a in lengths('srgan_nogr')]
+    rows.append(Expectation('SRGAN without GR clusters (CHI ≥ 20 at the last block)', f'CHI {listing(gan)}',
+                            any(a >= no_clustering for *_, a in gan) if gan else None, ['srgan_nogr']))
+    label, _, a = gan[-1] if gan else ('', None, None)  # the longest GAN training measured
+    v = value('srresnet_nogr')
     rows.append(Expectation('SRGAN without GR clusters (CHI ≥ 1) and more than SRResNet without GR',
-                            f'CHI {fmt(a)} vs {fmt(v)}', None if a is None or v is None else a >= separable and a > v,
+                            f'CHI {fmt(a)}{label} vs {fmt(v)}',
+                            None if a is None or v is None else a >= separable and a > v,
                             ['srgan_nogr', 'srresnet_nogr']))
     return rows
 
@@ -672,15 +695,18 @@ def disagreements(layers, expectations, trends, orders, verdicts, runs, identifi
 
 
 def what_was_tried(layers, key):
-    """For network ``key``: its CHI after the "more" L1 iterations, and its best layer of all measured."""
+    """For network ``key``: its CHI after its "more" run, and its best layer of all measured."""
     parts = []
     more = layers.get(f'{key}_more')
-    if key.startswith('srresnet') and more:
+    extra = {'srresnet_gr': f'{MORE_ITERATIONS} more L1', 'srresnet_nogr': f'{MORE_ITERATIONS} more L1',
+             'srgan_nogr': f'{MORE_GAN_ITERATIONS} more GAN'}.get(key)
+    if more:
         rows = {row['layer']: row for row in more['result']['layers']}
         last = max((name for name in rows if name.startswith('body.')), key=lambda n: int(n.split('.')[1]))
-        parts.append(f'{more.get("l1_iters", "more")} L1 iterations give CHI {chi(rows[last]):.3g} at `{last}`')
-    elif key.startswith('srresnet'):
-        parts.append(f'the run with {MORE_ITERATIONS} more L1 iterations is not trained yet')
+        parts.append(f'{extra or "more"} iterations ({more.get("l1_iters", "?")} L1 + {more.get("gan_iters", 0)} GAN '
+                     f'in all) give CHI {chi(rows[last]):.3g} at `{last}`')
+    elif extra:
+        parts.append(f'the run with {extra} iterations is not trained yet')
     for entry in (layers.get(key), more):
         if entry:
             row = max(entry['result']['layers'], key=chi)

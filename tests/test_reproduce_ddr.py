@@ -88,7 +88,7 @@ def test_expectations_are_judged_from_the_numbers(script):
     assert expectations[1].met is False and expectations[1].measured == 'CHI 0.008, 12 (more L1 it.)'
     bullets = script.disagreements(layers, expectations, [], [], [], {})
     assert sum('Tried:' in b for b in bullets) == 3
-    assert any('5500 L1 iterations give CHI 12 at `body.7`' in b and '`upconv1` (CHI 40)' in b for b in bullets)
+    assert any('(5500 L1 + 0 GAN in all) give CHI 12 at `body.7`' in b and '`upconv1` (CHI 40)' in b for b in bullets)
 
     table = [{'model': 'rrdb_clean_x4_lite', 'chi': {'mean': 9.0}}, {'model': 'rrdb_bn_x4_lite', 'chi': {'mean': 3.0}},
              {'model': 'rrdb_ddr_bn_x4_lite', 'chi': {'mean': 1.0}}]
