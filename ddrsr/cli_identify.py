@@ -65,21 +65,24 @@ def cmd_classification_vs_sr(args):
 
     device = resolve_device(args.device)
     model = load_model(args.model, weights=args.weights, device=device)
-    get_layer(model, args.layer)
+    layers = list(dict.fromkeys(args.layer or ['body.7']))
+    for layer in layers:
+        get_layer(model, layer)
     get_layer(build_resnet18(2), args.classifier_layer)  # misspelt layers fail before any training
     sets = build_content_sets(args.hr, args.specs, args.meta_info, photos=args.photos, patch=args.patch,
                               scale=model.scale, patches=args.patches, train_patches=args.train_patches,
-                              train_specs=args.train_specs, short_side=args.short_side, seed=args.seed)
+                              train_specs=args.train_specs, short_side=args.short_side, seed=args.seed,
+                              photos_per_class=args.photos_per_class)
     classifier, accuracy = train_content_classifier(sets, epochs=args.epochs, seed=args.seed, device=device)
     print('content classifier accuracy on held-out patches: ' + ', '.join(
         f'{spec} {value:.3f}' for spec, value in accuracy.items()), file=sys.stderr)
+    sr_networks = {(args.model if len(layers) == 1 else f'{args.model}:{layer}'): (model, layer) for layer in layers}
     results = compare_networks(sets, {'resnet18 (content classifier)': (classifier, args.classifier_layer),
-                                      args.model: (model, args.layer)}, runs=args.runs, perplexity=args.perplexity,
-                               device=device)
+                                      **sr_networks}, runs=args.runs, perplexity=args.perplexity, device=device)
     plot = plot_content_vs_degradation(results, sets, args.plot or os.path.join(args.out, 'classification_vs_sr.png'))
     networks = {name: {'layer': r['layer'], 'dim': r['dim'], 'chi_content': r['content']['chi'],
                        'chi_degradation': r['degradation']['chi']} for name, r in results.items()}
-    return {'photos': sets['photos'], 'specs': sets['specs'], 'points': int(len(sets['lr'])), 'runs': args.runs,
+    return {'photos': sets['photos'], 'photos_per_class': args.photos_per_class, 'specs': sets['specs'], 'points': int(len(sets['lr'])), 'runs': args.runs,
             'classifier_accuracy': accuracy, 'networks': networks, 'plot': plot}
 
 
@@ -125,7 +128,9 @@ def add_subcommands(subparsers, parser_with_example, add_device):
         '--out results/classification_vs_sr')
     versus.add_argument('--hr', required=True, help='folder of photos; each photo is one content class')
     versus.add_argument('--meta_info', help='file listing the photos of --hr to use (default: all)')
-    versus.add_argument('--photos', type=int, default=8, help='number of photos = content classes (default: 8)')
+    versus.add_argument('--photos', type=int, default=8, help='number of content classes (default: 8)')
+    versus.add_argument('--photos_per_class', type=int, default=1,
+                        help='photos in each content class; 1: each photo is a class (default: 1)')
     versus.add_argument('--specs', nargs='+', default=['clean', 'blur2', 'noise20'],
                         help='degradations of the analysed patches (default: clean blur2 noise20)')
     versus.add_argument('--train_specs', nargs='+', default=['clean'],
@@ -137,7 +142,7 @@ def add_subcommands(subparsers, parser_with_example, add_device):
     versus.add_argument('--epochs', type=int, default=15, help='classifier training epochs (default: 15)')
     versus.add_argument('--model', default='srgan_encoder_x4_lite', help='zoo SR model (default: the DDR encoder)')
     versus.add_argument('--weights', help='checkpoint for that architecture instead of the shipped weights')
-    versus.add_argument('--layer', default='body.7', help='layer of the SR model (default: body.7)')
+    versus.add_argument('--layer', action='append', help='layer of the SR model, repeat for several (default: body.7)')
     versus.add_argument('--classifier_layer', default='global_pool',
                         help='layer of the timm resnet18 (default: global_pool, 512 values)')
     versus.add_argument('--runs', type=int, default=5, help='t-SNE runs, seeds 0..runs-1 (default: 5)')

@@ -32,6 +32,22 @@ def test_content_sets_shapes_labels_and_disjoint_halves():
     assert torch.equal(again['lr'], sets['lr'])
 
 
+def test_content_classes_can_group_several_photos(tmp_path):
+    from PIL import Image, ImageOps
+
+    for index, name in enumerate(['seeding_0.png', 'seeding_1.png'] * 2):  # 4 photos: the two, then mirrored
+        image = Image.open(os.path.join(HR, name))
+        (ImageOps.mirror(image) if index >= 2 else image).save(tmp_path / f'photo_{index}.png')
+    sets = build_content_sets(str(tmp_path), ['clean', 'noise20'], photos=2, photos_per_class=2, progress=False,
+                              **TINY_SETS)
+    assert sets['photos'] == ['photo_0.png+photo_1.png', 'photo_2.png+photo_3.png']
+    assert sets['content'].tolist() == ([0] * 8 + [1] * 8) * 2  # 4 patches per photo, 2 photos per class, 2 specs
+    assert np.bincount(sets['train_content']).tolist() == [12, 12]
+    with pytest.raises(DDRSRError, match='need 6 photos, found 4'):
+        build_content_sets(str(tmp_path), ['clean', 'noise20'], photos=2, photos_per_class=3, progress=False,
+                           **TINY_SETS)
+
+
 @pytest.mark.parametrize('kwargs,message', [
     (dict(specs=['clean']), 'at least two different degradations'),
     (dict(photos=1), 'at least two photos'),
@@ -74,6 +90,10 @@ def test_classification_vs_sr_cli(tmp_path, tiny_encoder_zoo, capsys):
     for scores in result['networks'].values():
         assert scores['chi_content']['mean'] > 0 and scores['chi_degradation']['mean'] > 0
     assert set(result['classifier_accuracy']) == {'clean', 'noise20'} and plot.exists()
+
+    status = cli.main(argv[:-4] + ['--layer', 'conv_first', '--plot', str(plot), '--device', 'cpu'])
+    result = json.loads(capsys.readouterr().out)
+    assert status == 0 and list(result['networks'])[1:] == ['tiny_srresnet:body.1', 'tiny_srresnet:conv_first']
 
     assert cli.main(argv[:-4] + ['--classifier_layer', 'layer9', '--device', 'cpu']) == 2
     assert "no layer 'layer9'" in capsys.readouterr().err

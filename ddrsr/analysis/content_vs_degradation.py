@@ -1,7 +1,7 @@
 """Classification vs SR: a classifier's features cluster by content, an SR network's by degradation.
 
-A timm resnet18 learns to tell the photos apart (content class = source photo) from clean LR patches of
-one half of each photo. Patches from the other half, each degraded with every named spec, then go
+A timm resnet18 learns to tell the content classes apart (a class = one source photo, or a group of
+several photos) from clean LR patches of one half of each photo. Patches from the other half, each degraded with every named spec, then go
 through the classifier and through the SR network. On the same t-SNE embedding CHI is computed twice:
 with the points labelled by content and labelled by degradation (Liu et al., "Discovering Distinctive
 'Semantics' in Super-Resolution Networks"). Expected: classifier CHI(content) >> CHI(degradation), SR
@@ -56,11 +56,13 @@ def _photo_patches(image, hr_size, num_test, num_train, rng):
 
 @torch.no_grad()
 def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=4, patches=16, train_patches=256,
-                       train_specs=('clean', ), short_side=768, seed=0, progress=True):
-    """LR patches labelled by content (photo) and degradation (spec), plus the classifier's training patches.
+                       train_specs=('clean', ), short_side=768, seed=0, photos_per_class=1, progress=True):
+    """LR patches labelled by content class and degradation (spec), plus the classifier's training patches.
 
     Args:
-        photos (int): number of photos (= content classes), the first ones of ``hr_dir``/``meta_info``.
+        photos (int): number of content classes. Class ``c`` is made of ``photos_per_class`` consecutive
+            photos of ``hr_dir``/``meta_info`` (1: each photo is its own class). With several photos per
+            class, "content" means more than one photo's colours and textures, as a semantic class does.
         specs (list[str]): named degradations of the test patches (>= 2).
         patch (int): LR patch size; HR patches are ``patch * scale``.
         patches (int): test patches per photo (right half); ``train_patches`` random crops of the left half.
@@ -68,16 +70,22 @@ def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=
             classifier trained on clean photos).
 
     Returns:
-        dict: ``lr`` ``(M, 3, p, p)`` with ``content`` and ``degradation`` ``(M,)`` labels (M = photos x patches x
-        specs), ``train_lr`` ``(T, 3, p, p)`` with ``train_content`` ``(T,)``, ``photos`` and ``specs`` names.
+        dict: ``lr`` ``(M, 3, p, p)`` with ``content`` and ``degradation`` ``(M,)`` labels (M = photos x
+        photos_per_class x patches x specs), ``train_lr`` ``(T, 3, p, p)`` with ``train_content`` ``(T,)``,
+        ``photos`` (one name per class, its photos joined by ``+``) and ``specs`` names.
     """
     spec_names = [parse_spec(spec).name for spec in specs]
     train_names = [parse_spec(spec).name for spec in train_specs]
     if len(spec_names) < 2 or len(set(spec_names)) != len(spec_names):
         raise DDRSRError(f'--specs needs at least two different degradations, got {", ".join(spec_names) or "none"}')
-    paths = list_images(hr_dir, meta_info)[:photos]
-    if photos < 2 or len(paths) < 2:
-        raise DDRSRError(f'content classes need at least two photos, got {min(photos, len(paths))}')
+    if photos_per_class < 1:
+        raise DDRSRError(f'--photos_per_class must be at least 1, got {photos_per_class}')
+    if photos < 2:
+        raise DDRSRError(f'content classes need at least two photos (--photos 2 or more), got {photos}')
+    paths = list_images(hr_dir, meta_info)[:photos * photos_per_class]
+    if len(paths) < photos * photos_per_class:
+        raise DDRSRError(f'{photos} content classes of {photos_per_class} photo(s) need {photos * photos_per_class} '
+                         f'photos, found {len(paths)}; lower --photos or --photos_per_class')
     if patch < 1 or patches < 1 or train_patches < 2:
         raise DDRSRError('--patch and --patches must be positive and --train_patches at least 2')
     test_hr, train_hr, content, train_content = [], [], [], []
@@ -86,8 +94,8 @@ def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=
                                      np.random.default_rng([seed, index]))
         test_hr += test
         train_hr += train
-        content += [index] * len(test)
-        train_content += [index] * len(train)
+        content += [index // photos_per_class] * len(test)
+        train_content += [index // photos_per_class] * len(train)
     test_hr, train_hr = _to_tensor(test_hr), _to_tensor(train_hr)
     lr = torch.cat([_degrade(test_hr, name, scale, seed) for name in spec_names])
     # Each training spec degrades all training crops; the classifier sees every content under each.
@@ -95,7 +103,8 @@ def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=
     return {'lr': lr, 'content': np.tile(content, len(spec_names)),
             'degradation': np.repeat(np.arange(len(spec_names)), len(content)),
             'train_lr': train_lr, 'train_content': np.tile(train_content, len(train_names)),
-            'photos': [p.replace('\\', '/').split('/')[-1] for p in paths], 'specs': spec_names}
+            'photos': ['+'.join(name.replace('\\', '/').split('/')[-1] for name in paths[i:i + photos_per_class])
+                       for i in range(0, len(paths), photos_per_class)], 'specs': spec_names}
 
 
 def chi_by_labelling(features, content, degradation, runs=5, perplexity=None, progress=True, desc='t-SNE'):
@@ -132,7 +141,7 @@ def compare_networks(sets, networks, runs=5, perplexity=None, device='cpu', prog
 
 
 def train_content_classifier(sets, epochs=15, batch_size=64, lr=1e-3, seed=0, device='cpu', progress=True):
-    """A timm resnet18 trained to name the photo of a clean LR patch; returns it with its test accuracy per spec."""
+    """A timm resnet18 trained to name the content class of a clean LR patch; returns it and its test accuracy per spec."""
     network = train_resnet18(sets['train_lr'], sets['train_content'], len(sets['photos']), epochs=epochs,
                              batch_size=batch_size, lr=lr, seed=seed, device=device, progress=progress,
                              desc='train content classifier')
@@ -163,7 +172,7 @@ def plot_content_vs_degradation(results, sets, path):
                        f'CHI degradation {format_score(result["degradation"]["chi"])}', fontsize=9)
         axes.set_xticks([])
         axes.set_yticks([])
-    colour_handles = [Line2D([], [], ls='', marker='o', color=f'C{i % 10}', label=f'photo {i}')
+    colour_handles = [Line2D([], [], ls='', marker='o', color=f'C{i % 10}', label=f'content {i}')
                       for i in range(len(sets['photos']))]
     marker_handles = [Line2D([], [], ls='', marker=markers[i % len(markers)], color='black', label=spec)
                       for i, spec in enumerate(sets['specs'])]
