@@ -106,15 +106,11 @@ def _kornia_steps(hr, degradation, scale, generator):
 
 
 def _previous_add_noise(images, params, generator):
-    """``add_noise`` as it was before it drew Poisson noise only for the samples that get it (kept verbatim,
-    apart from this docstring, to measure the before/after figure of that change in every run)."""
-    batch, channels, height, width = images.shape
-    sigma = (params.noise_sigma.to(images) / 255.0)[:, None, None, None]
-    if bool((sigma > 0).any()):
-        colour = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        grey = torch.randn((batch, 1, height, width), generator=generator, device=images.device, dtype=images.dtype)
-        noise = torch.where(params.gray_noise.to(images.device)[:, None, None, None], grey.expand_as(colour), colour)
-        images = images + noise * sigma
+    """``add_noise`` as it was before it drew Poisson noise only for the samples that get it (the Poisson part
+    is kept as it was, to measure the before/after figure of that change in every run)."""
+    from ddrsr.data.degradations import add_gaussian_noise
+
+    images = add_gaussian_noise(images, params, generator)
     scale = params.poisson_scale.to(images)[:, None, None, None]
     if bool((scale > 0).any()):
         counts = images.clamp(0, 1) * 255.0

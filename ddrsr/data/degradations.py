@@ -15,7 +15,7 @@ on the same device as the images.
 import math
 import re
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -107,8 +107,8 @@ def downsample(images, scale, modes):
     return out
 
 
-def add_noise(images, params, generator):
-    """Gaussian (colour or grey, sigma in 0-255 units) and Poisson noise. Shapes are preserved."""
+def add_gaussian_noise(images, params, generator):
+    """Gaussian noise, colour or grey per sample, sigma in 0-255 units. Shapes are preserved."""
     batch, channels, height, width = images.shape
     sigma = (params.noise_sigma.to(images) / 255.0)[:, None, None, None]
     if bool((sigma > 0).any()):
@@ -116,6 +116,12 @@ def add_noise(images, params, generator):
         grey = torch.randn((batch, 1, height, width), generator=generator, device=images.device, dtype=images.dtype)
         noise = torch.where(params.gray_noise.to(images.device)[:, None, None, None], grey.expand_as(colour), colour)
         images = images + noise * sigma
+    return images
+
+
+def add_noise(images, params, generator):
+    """Gaussian (colour or grey, sigma in 0-255 units) and Poisson noise. Shapes are preserved."""
+    images = add_gaussian_noise(images, params, generator)
     scale = params.poisson_scale.to(images)
     index = torch.nonzero(scale > 0).flatten()
     if index.numel() > 0:
