@@ -492,7 +492,9 @@ def section_evolution(args, evolution, figures):
     out = ['## 2. Training evolution', '',
            'DDR-CHI at the last residual block and PSNR (clean ×4, Y, 6 held-out centre crops of 192) of every '
            'L1-only checkpoint: the first run up to its GAN phase, then the "more" continuation (iterations counted '
-           'from the start).', '']
+           'from the start). The continuation starts with fresh Adam states (BasicSR cannot resume another run\'s '
+           'training state) at a constant learning rate, so the jump where the continuation begins is partly the '
+           'schedule, not only the iterations.', '']
     if not evolution:
         return out + ['Not measured yet.', ''], []
     iterations = sorted({row['iteration'] for entry in evolution.values() for row in entry['result']['rows']})
