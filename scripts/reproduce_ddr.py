@@ -57,8 +57,6 @@ IDENTIFY_OTHER_LAYER = ('upconv1', 2)  # "another layer" for identification: aft
 # are), so that a class is more than one photo's colours and textures.
 CLASSIFICATION_RUNS = {'classification': ['--photos', '8'],
                        'classification_groups': ['--photos', '6', '--photos_per_class', '4']}
-LABELS = {'rrdb_clean_x4_lite': 'RRDB (clean)', 'rrdb_bn_x4_lite': 'RRDB (b+n)',
-          'rrdb_ddr_bn_x4_lite': 'RRDB-DDR (b+n)', 'rrdb_ddr_real_x4_lite': 'RRDB-DDR (real, default)'}
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -387,13 +385,22 @@ def spearman(x, y):
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def label(name):
+    """A zoo model's row title, as in docs/RESULTS.md."""
+    if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
+        sys.path.append(ROOT)
+    from ddrsr.zoo import MODELS
+
+    return MODELS[name]['label']
+
+
 def generalization_order(table):
     """``(ordering text, met)`` for the expectation clean > b+n > DDR (higher CHI = generalizes worse)."""
     values = {row['model']: chi(row) for row in table}
     clean, bn, ddr = (values.get(name) for name in SHIPPED_RRDB)
     if None in (clean, bn, ddr):
         return 'not measured', None
-    order = ' > '.join(f'{LABELS[name]} ({values[name]:.3g})' for name in
+    order = ' > '.join(f'{label(name)} ({values[name]:.3g})' for name in
                        sorted(SHIPPED_RRDB, key=lambda name: -values[name]))
     return order, clean > bn > ddr
 
@@ -542,7 +549,7 @@ def section_generalization(args, generalization, figures):
                                       if layer == 'body' else layer for layer in layers) + ' |',
             '|---|' + '---:|' * len(layers)]
     for name in SHIPPED_RRDB + EXTRA_RRDB:
-        out.append(f'| {LABELS[name]} |' + ''.join(f' {score_text(tables[layer][name]["chi"])} |'
+        out.append(f'| {label(name)} |' + ''.join(f' {score_text(tables[layer][name]["chi"])} |'
                                                   for layer in layers))
     out.append('')
     for layer in layers:
@@ -628,7 +635,7 @@ def write_report(args, cache, runs, gan_start):
     layers, evolution = cache.load('layers'), cache.load('evolution')
     generalization, identify = cache.load('generalization'), cache.load('identify')
     identify_other = cache.load(f'identify_{IDENTIFY_OTHER_LAYER[0]}')
-    classification = {stage: cache.load(stage) for stage in CLASSIFICATION_RUNS if cache.load(stage)}
+    classification = {stage: entry for stage, entry in ((s, cache.load(s)) for s in CLASSIFICATION_RUNS) if entry}
     timing = cache.load('timing')
     figures = {}
     out = ['# DDR analysis at lite scale: what reproduces on 2 CPU cores', '',
