@@ -13,7 +13,7 @@ import torch
 
 import ddrsr  # noqa: F401  (registers archs, datasets and models; installs the torchvision alias)
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_option_file, option_warnings
+from ddrsr.options import check_option_file
 
 
 def latest_state(folder):
@@ -92,8 +92,6 @@ def train(root_path=None, argv=None):
     if not opt_path:
         raise DDRSRError('usage: python ddrsr/train.py -opt options/FILE.yml [--auto_resume] [--launcher pytorch]')
     opt = check_option_file(opt_path)
-    for message in option_warnings(opt, opt_path):
-        print(f'ddrsr: warning: {message}', file=sys.stderr)
     if opt['num_gpu'] not in ('auto', 0) and not torch.cuda.is_available():
         raise DDRSRError(f'{opt_path}: num_gpu is {opt["num_gpu"]} but no CUDA device is available; '
                          'set num_gpu: 0 (or auto) to train on the CPU')

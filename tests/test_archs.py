@@ -78,3 +78,30 @@ def test_encoder_is_frozen_and_stays_in_eval():
 def test_bad_layer_name_lists_close_matches():
     with pytest.raises(DDRSRError, match='body.1'):
         DDREncoder(**{**TINY_ENCODER, 'layer': 'body.l'})
+
+
+def test_bicubic_global_residual_starts_at_bicubic_and_renames_the_last_conv():
+    torch.manual_seed(0)
+    plain = RRDBNetDDR(scale=4, num_feat=8, num_block=2, num_grow_ch=4, use_ddr=False).eval()
+    with torch.no_grad():
+        plain.conv_last.weight.normal_()  # a trained-looking last conv, to check that it is not loaded
+    residual = RRDBNetDDR(scale=4, num_feat=8, num_block=2, num_grow_ch=4, encoder=TINY_ENCODER,
+                          global_residual='bicubic').eval()
+    keys = residual.state_dict().keys()
+    assert 'conv_residual.weight' in keys and 'conv_last.weight' not in keys  # ESRGAN detectors must not match
+    result = residual.load_state_dict(plain.state_dict(), strict=False)
+    assert set(result.unexpected_keys) == {'conv_last.weight', 'conv_last.bias'}
+    assert set(k for k in result.missing_keys if not k.startswith(('encoder.', 'style_mods.'))) == {
+        'conv_residual.weight', 'conv_residual.bias'}
+    x = torch.rand(2, 3, 10, 12)
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode='bicubic', align_corners=False)
+    with torch.no_grad():
+        assert torch.equal(residual(x), bicubic)
+        residual.conv_residual.bias.fill_(0.1)  # once trained, the residual adds to bicubic
+        assert torch.allclose(residual(x), bicubic + 0.1, atol=1e-6)
+    assert torch.equal(plain.conv_body.weight, residual.conv_body.weight)  # the trunk came from the checkpoint
+
+
+def test_unknown_global_residual_is_refused():
+    with pytest.raises(ValueError, match='global_residual'):
+        RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False, global_residual='bilinear')

@@ -126,11 +126,13 @@ def test_option_check_knows_ddr_chi_keys(tmp_path):
 def test_validation_logs_ddr_chi_during_training(tmp_path):
     from ddrsr.training import train
 
-    _, path = smoke_options(tmp_path, {'layer': 'body.1', 'specs': ['clean', 'noise20'], 'patches': 8, 'patch': 8})
+    _, path = smoke_options(tmp_path, {'layer': ['body.1', 'upconv1'], 'specs': ['clean', 'noise20'], 'patches': 8,
+                                       'patch': 8})
     train(root_path=tmp_path, argv=['-opt', path])
     logs = ''.join(open(p).read() for p in glob.glob(str(tmp_path / 'experiments' / '*' / '*.log')))
-    found = re.search(r'DDR-CHI body\.1 \(clean/noise20, 16 patches\) @ iter 2: ([0-9.]+) ± ', logs)
-    assert found and float(found.group(1)) > 0, logs[-2000:]
+    for layer in ('body\\.1', 'upconv1'):  # one line per layer listed
+        found = re.search(layer + r' \(clean/noise20, 16 patches\) @ iter 2: ([0-9.]+) ± ', logs)
+        assert found and float(found.group(1)) > 0, logs[-2000:]
 
 
 def test_bad_ddr_chi_layer_fails_before_training(tmp_path):

@@ -100,3 +100,34 @@ def test_random_degradation_per_sample_and_reproducible():
 def test_random_degradation_rejects_unknown_keys():
     with pytest.raises(DDRSRError, match="did you mean 'noise_prob'"):
         RandomDegradation.from_options({'nosie_prob': 0.5})
+
+
+def test_clean_samples_and_jpeg_before_noise():
+    rd = RandomDegradation.from_options(dict(blur_prob=1, noise_prob=1, jpeg_prob=1, jpeg_before_noise_prob=0.5,
+                                             clean_prob=0.25, resize_modes=['area']))
+    params = rd.sample(400, torch.Generator().manual_seed(0))
+    clean = params.noise_sigma == 0
+    assert 70 < int(clean.sum()) < 130  # ~25% left undegraded
+    for value in (params.sigma_x, params.sigma_y, params.poisson_scale, params.jpeg_quality,
+                  params.jpeg_quality_pre):
+        assert torch.all(value[clean] == 0)
+    assert all((mode == 'bicubic') == bool(c) for mode, c in zip(params.resize_modes, clean.tolist()))
+    degraded_pre = params.jpeg_quality_pre[~clean] > 0
+    assert 0.35 < degraded_pre.float().mean() < 0.65
+    hr = textured(batch=4)
+    params = rd.sample(4, torch.Generator().manual_seed(1))
+    params.noise_sigma.zero_()
+    params.sigma_x.zero_()
+    params.jpeg_quality.zero_()
+    params.jpeg_quality_pre.fill_(30)
+    from ddrsr.data.degradations import degrade
+    once = degrade(hr, params, 4)
+    params.jpeg_quality_pre.zero_()
+    assert not torch.equal(once, degrade(hr, params, 4))  # the JPEG before the noise ran
+
+
+def test_clean_prob_leaves_the_other_draws_of_a_seed_unchanged():
+    options = dict(blur_prob=0.5, noise_prob=0.5, jpeg_prob=0.5)
+    before = RandomDegradation.from_options(options).sample(16, torch.Generator().manual_seed(0))
+    after = RandomDegradation.from_options({**options, 'clean_prob': 0.0}).sample(16, torch.Generator().manual_seed(0))
+    assert torch.equal(before.sigma_x, after.sigma_x) and after.jpeg_quality_pre is None

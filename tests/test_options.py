@@ -6,7 +6,7 @@ import yaml
 
 from conftest import ROOT
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_option_file, check_options, ema_leftover, option_warnings
+from ddrsr.options import auto_ema_decay, check_option_file, check_options, ema_leftover, resolve_ema_decay
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(ROOT, 'options', '*.yml')) +
@@ -14,7 +14,6 @@ from ddrsr.options import check_option_file, check_options, ema_leftover, option
 def test_shipped_option_files_pass(path):
     opt = check_option_file(path, check_paths=False)  # the datasets are not in the repository
     assert ema_leftover(opt) < 0.01  # the saved params_ema must not be part random
-    assert option_warnings(opt, path) == []
 
 
 def smoke():
@@ -56,12 +55,34 @@ def test_missing_key_basicsr_needs():
         check_options(opt)
 
 
-def test_long_ema_horizon_for_a_short_run_warns():
+def test_long_ema_horizon_for_a_short_run_is_refused():
     opt = smoke()
     opt['train'].update(ema_decay=0.999, total_iter=2500)
     assert 0.08 < ema_leftover(opt) < 0.09
-    (message, ) = option_warnings(opt, 'short.yml')
-    assert 'short.yml' in message and '8%' in message
+    with pytest.raises(DDRSRError, match=r'short.yml: train.ema_decay 0.999 .* 8\.2% .*ema_decay: auto') as error:
+        check_options(opt, 'short.yml')
+    assert '0.996' in str(error.value)  # the largest decay allowed: horizon 250 = 10% of 2500
+
+
+def test_ema_horizon_at_the_limit_passes_and_bad_values_fail():
+    opt = smoke()
+    opt['train'].update(ema_decay=0.996, total_iter=2500)  # horizon 0.996 / 0.004 = 249 iterations < 10%
+    check_options(opt)
+    for bad in (1.0, -0.1, 'fast', True):
+        opt['train']['ema_decay'] = bad
+        with pytest.raises(DDRSRError, match='ema_decay'):
+            check_options(opt)
+
+
+def test_ema_decay_auto_follows_total_iter():
+    assert auto_ema_decay(2000) == pytest.approx(100 / 101) and auto_ema_decay(400000) == 0.999
+    assert auto_ema_decay(10) == pytest.approx(1 / 3)
+    opt = smoke()
+    opt['train'].update(ema_decay='auto', total_iter=3000)
+    check_options(opt)
+    train = dict(opt['train'])
+    assert resolve_ema_decay(train) == train['ema_decay'] == pytest.approx(150 / 151, abs=1e-6)
+    assert ema_leftover(opt) < 1e-8
 
 
 # ------------------------------------------------------------------------------- value types, paths

@@ -1,4 +1,5 @@
 """RRDBNet whose every RRDB block is modulated by a DDR embedding (StyleMod)."""
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -7,6 +8,8 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .ddr_encoder_arch import DDREncoder
+
+GLOBAL_RESIDUALS = (None, 'bicubic')
 
 
 @ARCH_REGISTRY.register()
@@ -46,13 +49,32 @@ class RRDBNetDDR(RRDBNet):
         use_ddr (bool): build the encoder and StyleMods. Default: True.
         encoder (dict): ``DDREncoder`` arguments (``generator``, ``layer``, ``embed_dim``, ...).
 
+        global_residual (str | None): ``'bicubic'`` makes the output ``bicubic(x) + residual``. The last conv
+            is then called ``conv_residual`` and starts at zero, so a fresh network *is* bicubic and only has to
+            learn the difference; an under-trained RRDBNet without it can be worse than bicubic. The renamed key
+            also keeps tools that detect ESRGAN by ``conv_last`` (spandrel) from running such a file without
+            its bicubic path. Loading a checkpoint without it (``strict_load_g: false``) keeps the trained trunk
+            and starts the residual at zero. Default: None (ESRGAN's key layout).
+
     Shapes: ``(B, 3, H, W) -> (B, 3, H * scale, W * scale)``; ``encode``: ``(B, 3, H, W) -> (B, D)``.
+
+    >>> net = RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False, global_residual='bicubic')
+    >>> tuple(net(torch.rand(1, 3, 8, 8)).shape)
+    (1, 3, 32, 32)
     """
 
     def __init__(self, num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32, use_ddr=True,
-                 encoder=None):
+                 encoder=None, global_residual=None):
         super().__init__(num_in_ch, num_out_ch, scale=scale, num_feat=num_feat, num_block=num_block,
                          num_grow_ch=num_grow_ch)
+        if global_residual not in GLOBAL_RESIDUALS:
+            raise ValueError(f'RRDBNetDDR global_residual must be one of {GLOBAL_RESIDUALS}, got {global_residual!r}')
+        self.global_residual = global_residual
+        if global_residual:
+            del self.conv_last
+            self.conv_residual = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+            nn.init.zeros_(self.conv_residual.weight)
+            nn.init.zeros_(self.conv_residual.bias)
         self.use_ddr = use_ddr
         if use_ddr:
             if not encoder:
@@ -72,16 +94,20 @@ class RRDBNetDDR(RRDBNet):
         Pass a precomputed embedding when ``x`` is a tile of a larger photo: the degradation belongs to
         the photo, so every tile must share one embedding.
         """
-        if not self.use_ddr:
-            return super().forward(x)
-        if embedding is None:
+        if self.use_ddr and embedding is None:
             embedding = self.encode(x)
         feat = pixel_unshuffle(x, scale=4 // self.scale) if self.scale in (1, 2) else x
         feat = self.conv_first(feat)
         body = feat
-        for block, style_mod in zip(self.body, self.style_mods):
-            body = style_mod(block(body), embedding)
+        for index, block in enumerate(self.body):
+            body = block(body)
+            if self.use_ddr:
+                body = self.style_mods[index](body, embedding)
         feat = feat + self.conv_body(body)
         feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode='nearest')))
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode='nearest')))
-        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+        feat = self.lrelu(self.conv_hr(feat))
+        if not self.global_residual:
+            return self.conv_last(feat)
+        upsampled = F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
+        return upsampled + self.conv_residual(feat)

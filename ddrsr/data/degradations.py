@@ -8,14 +8,15 @@ One function, :func:`degrade`, turns HR batches into LQ batches from per-sample 
   ``blur2_noise20`` or ``jpeg30`` (validation, ``ddrsr degrade``, analysis, benchmarks).
 
 Steps, in order: blur (``blur_stage='hr'``) → resize by 1/scale → blur (``blur_stage='lr'``, the
-paper's test sets) → Gaussian/Poisson noise → 8-bit rounding → JPEG → 8-bit rounding.
+paper's test sets) → [optional JPEG before the noise] → Gaussian/Poisson noise → 8-bit rounding → JPEG →
+8-bit rounding.
 All tensors are ``(B, 3, H, W)`` RGB in [0, 1]; randomness comes from an explicit ``torch.Generator``
 on the same device as the images.
 """
 import math
 import re
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,9 @@ class DegradationParams:
     """Per-sample degradation parameters for a batch of B images. All tensors have shape ``(B,)``.
 
     A zero ``sigma_x`` means no blur, a zero ``noise_sigma`` / ``poisson_scale`` means no noise of that
-    kind, and a zero ``jpeg_quality`` means no JPEG.
+    kind, and a zero ``jpeg_quality`` means no JPEG. ``jpeg_quality_pre`` (optional, zero = none) is a
+    JPEG round trip *before* the noise: a photo saved as JPEG, then noised (a scan, a re-capture) and
+    saved again.
     """
     sigma_x: torch.Tensor
     sigma_y: torch.Tensor
@@ -45,6 +48,7 @@ class DegradationParams:
     jpeg_quality: torch.Tensor
     kernel_size: int = 15
     blur_stage: str = 'lr'
+    jpeg_quality_pre: Optional[torch.Tensor] = None
 
     @property
     def batch_size(self):
@@ -177,6 +181,8 @@ def degrade(hr, params, scale, generator=None):
     out = downsample(out, scale, params.resize_modes)
     if params.blur_stage == 'lr':
         out = blur(out, params)
+    if params.jpeg_quality_pre is not None:
+        out = quantize(jpeg(quantize(out), params.jpeg_quality_pre))
     out = add_noise(out, params, generator)
     out = quantize(out)
     out = jpeg(out, params.jpeg_quality)
@@ -272,6 +278,8 @@ class RandomDegradation:
     poisson_scale: Sequence[float] = (0.05, 1.0)
     jpeg_prob: float = 0.0
     jpeg_quality: Sequence[int] = (30, 95)
+    jpeg_before_noise_prob: float = 0.0  # an extra JPEG before the noise (then the usual one after it)
+    clean_prob: float = 0.0  # samples left undegraded (bicubic resize only), so the model learns to leave them
 
     @classmethod
     def from_options(cls, options):
@@ -300,7 +308,8 @@ class RandomDegradation:
         low, high = self.jpeg_quality
         if self.jpeg_prob > 0 and not (1 <= low <= high <= 100):
             raise DDRSRError(f'degradation jpeg_quality must lie in [1, 100], got {list(self.jpeg_quality)}')
-        for name in ('blur_prob', 'aniso_prob', 'noise_prob', 'gray_noise_prob', 'poisson_prob', 'jpeg_prob'):
+        for name in ('blur_prob', 'aniso_prob', 'noise_prob', 'gray_noise_prob', 'poisson_prob', 'jpeg_prob',
+                     'jpeg_before_noise_prob', 'clean_prob'):
             if not 0 <= getattr(self, name) <= 1:
                 raise DDRSRError(f'degradation {name} must be a probability in [0, 1]')
 
@@ -325,10 +334,22 @@ class RandomDegradation:
         noise_sigma = torch.where(coin(self.noise_prob), uniform(self.noise_sigma), zeros)
         gray = coin(self.gray_noise_prob)
         poisson = torch.where(coin(self.poisson_prob), uniform(self.poisson_scale), zeros)
-        quality = torch.where(coin(self.jpeg_prob), torch.floor(uniform((self.jpeg_quality[0],
-                                                                           self.jpeg_quality[1] + 1 - 1e-6))), zeros)
+        quality_range = (self.jpeg_quality[0], self.jpeg_quality[1] + 1 - 1e-6)
+        quality = torch.where(coin(self.jpeg_prob), torch.floor(uniform(quality_range)), zeros)
+        quality_pre = None
+        if self.jpeg_before_noise_prob > 0:
+            quality_pre = torch.where(coin(self.jpeg_before_noise_prob), torch.floor(uniform(quality_range)), zeros)
+        if self.clean_prob > 0:
+            # Drawn last, so that adding it leaves every other draw of a seeded run unchanged.
+            degraded = ~coin(self.clean_prob)
+            sigma_x, sigma_y, noise_sigma, poisson, quality = (
+                torch.where(degraded, value, zeros) for value in (sigma_x, sigma_y, noise_sigma, poisson, quality))
+            if quality_pre is not None:
+                quality_pre = torch.where(degraded, quality_pre, zeros)
+            modes = [mode if keep else 'bicubic' for mode, keep in zip(modes, degraded.tolist())]
         return DegradationParams(sigma_x, sigma_y, theta, modes, noise_sigma, gray, poisson, quality,
-                                 kernel_size=self.kernel_size, blur_stage=self.blur_stage)
+                                 kernel_size=self.kernel_size, blur_stage=self.blur_stage,
+                                 jpeg_quality_pre=quality_pre)
 
     def __call__(self, hr, scale, generator):
         """Degrade ``hr`` ``(B, 3, H, W)`` with freshly sampled parameters."""

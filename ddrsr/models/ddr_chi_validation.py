@@ -5,7 +5,7 @@ Enable it in an option file::
     val:
       val_freq: 500
       save_img: false
-      ddr_chi: {layer: body.7, specs: [clean, blur2, noise20], patches: 100}
+      ddr_chi: {layer: body.7, specs: [clean, blur2, noise20], patches: 100}   # or layer: [body.7, upconv1]
 
 At every validation (once per iteration, however many validation sets there are) the network that
 BasicSR validates (``net_g_ema`` when it exists, else ``net_g``) is read at ``layer``; the CHI of its
@@ -27,9 +27,11 @@ def ddr_chi_settings(opt):
     if block is None:
         return None
     if not isinstance(block, dict) or not block.get('layer'):
-        raise DDRSRError('val.ddr_chi needs at least `layer` (e.g. {layer: body.7}); optional: '
+        raise DDRSRError('val.ddr_chi needs at least `layer` (e.g. {layer: body.7}, or a list of layers); optional: '
                          + ', '.join(k for k in DDR_CHI_KEYS if k != 'layer'))
     settings = {**DEFAULTS, **block}
+    layers = settings['layer']
+    settings['layers'] = [layers] if isinstance(layers, str) else list(layers)
     from ddrsr.data.degradations import parse_spec
 
     if not isinstance(settings['specs'], (list, tuple)) or len(settings['specs']) < 2:
@@ -51,7 +53,8 @@ class DDRChiValidationMixin:
         if settings:
             from ddrsr.archs.module_utils import get_layer
 
-            get_layer(self._ddr_chi_network(), settings['layer'])
+            for layer in settings['layers']:
+                get_layer(self._ddr_chi_network(), layer)
 
     def validation(self, dataloader, current_iter, tb_logger, save_img=False):
         super().validation(dataloader, current_iter, tb_logger, save_img)
@@ -62,7 +65,8 @@ class DDRChiValidationMixin:
         self.log_ddr_chi(settings, dataloader, current_iter, tb_logger)
 
     def log_ddr_chi(self, settings, dataloader, current_iter, tb_logger=None):
-        """Compute CHI at ``settings['layer']`` on the cached spec sets; log it and return the scores."""
+        """Compute CHI at each of ``settings['layers']`` on the cached spec sets; log it and return the scores
+        (one dict per layer, by layer name)."""
         from ddrsr.analysis import analyze_layer, hr_patch_sets
         from ddrsr.analysis.scores import format_score
 
@@ -76,12 +80,15 @@ class DDRChiValidationMixin:
             self._ddr_chi_sets = hr_patch_sets(root, settings['specs'], int(settings['patch']),
                                                int(self.opt['scale']), int(settings['patches']),
                                                int(settings['seed']), meta_info)
-        analysis = analyze_layer(self._ddr_chi_network(), settings['layer'], self._ddr_chi_sets,
-                                 runs=int(settings['runs']), device=self.device, progress=False)
-        chi = analysis.scores['chi']
-        names = '/'.join(self._ddr_chi_sets)
-        get_root_logger().info(f'DDR-CHI {settings["layer"]} ({names}, {len(analysis.labels)} patches) '
-                               f'@ iter {current_iter}: {format_score(chi)}')
-        if tb_logger:
-            tb_logger.add_scalar(f'ddr_chi/{settings["layer"]}', chi['mean'], current_iter)
-        return analysis.scores
+        scores = {}
+        for layer in settings['layers']:
+            analysis = analyze_layer(self._ddr_chi_network(), layer, self._ddr_chi_sets,
+                                     runs=int(settings['runs']), device=self.device, progress=False)
+            chi = analysis.scores['chi']
+            names = '/'.join(self._ddr_chi_sets)
+            get_root_logger().info(f'DDR-CHI {layer} ({names}, {len(analysis.labels)} patches) '
+                                   f'@ iter {current_iter}: {format_score(chi)}')
+            if tb_logger:
+                tb_logger.add_scalar(f'ddr_chi/{layer}', chi['mean'], current_iter)
+            scores[layer] = analysis.scores
+        return scores
