@@ -1,0 +1,132 @@
+"""After training: fp16 weights files, the validation table, the manifest, and shipping what beats weights/.
+
+Weights files are written by ``scripts/ship_weights.py --fp16`` (``{'params_ema': fp16 state dict}``, and a
+``SHA256SUMS`` beside them); shipping calls it again with ``weights/`` as the destination, so that the
+shipped file and its manifest are made by the one piece of code that makes them by hand.
+"""
+import contextlib
+import io
+import json
+import os
+
+import torch
+
+from ddrsr.checkpoint import load_into
+from ddrsr.errors import DDRSRError
+from ddrsr.release.scripts import load_script
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+#: A new model must beat the shipped one by more than this (dB of mean PSNR) to replace it.
+SHIP_MARGIN_DB = 0.005
+
+
+def ship_weights(checkpoint, output):
+    """Run ``scripts/ship_weights.py CHECKPOINT OUTPUT --fp16``; returns its JSON (sha256, bytes, parameters)."""
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        load_script('ship_weights').main([checkpoint, output, '--fp16'])
+    return json.loads(captured.getvalue())
+
+
+def export_stage(checkpoint, output):
+    """fp16 ``params_ema`` of ``checkpoint`` to ``output``; DDRSRError if the file is over 16 MiB."""
+    if not os.path.isfile(checkpoint):
+        raise DDRSRError(f'{checkpoint} is missing although its training finished; delete its experiment folder '
+                         'and rerun the same command to train that stage again')
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    info = ship_weights(checkpoint, output)
+    if info['bytes'] > MAX_FILE_BYTES:
+        raise DDRSRError(f'{output} has {info["bytes"] / 2 ** 20:.1f} MiB, over the 16 MiB limit for a weights file; '
+                         'use a smaller network_g in the template')
+    return {'file': output, 'sha256': info['sha256'], 'bytes': info['bytes'], 'parameters': info['parameters']}
+
+
+def prune_checkpoints(experiment):
+    """Delete the numbered checkpoints and training states of a finished run, keeping the latest of each."""
+    for folder, keep in ((os.path.join(experiment, 'models'), ('latest', )),
+                         (os.path.join(experiment, 'training_states'), ())):
+        if not os.path.isdir(folder):
+            continue
+        names = [n for n in os.listdir(folder) if n.endswith(('.pth', '.state'))]
+        numbered = [n for n in names if not any(k in n for k in keep)]
+        states = sorted((n for n in numbered if n.endswith('.state')), key=lambda n: int(n.split('.')[0]))
+        for name in numbered:
+            if states and name == states[-1]:
+                continue
+            os.remove(os.path.join(folder, name))
+
+
+def load_network(network_opt, path, device='cpu'):
+    """Build ``network_opt`` (a ``network_g`` section) and load weights file ``path`` strictly; eval mode."""
+    from basicsr.archs import build_network
+
+    network = load_into(build_network(dict(network_opt)), path, 'train and export it again')
+    return network.eval().requires_grad_(False).to(torch.device(device))
+
+
+def evaluate_network(network, val, specs, device, progress=True):
+    """``ddrsr.evaluation.evaluate`` of ``network`` (or ``'bicubic'``) on ``val = (hr, meta_info, crop, specs)``."""
+    from ddrsr.evaluation import bicubic_upscaler, evaluate
+
+    hr, meta_info, crop_size, _ = val
+    upscale = bicubic_upscaler(4) if network == 'bicubic' else network
+    return evaluate(upscale, hr, list(specs), scale=4, meta_info=meta_info, crop_size=crop_size, device=device,
+                    progress=progress)
+
+
+def mean_psnr(row, specs):
+    return sum(row[spec]['psnr'] for spec in specs) / len(specs)
+
+
+def validation_markdown(table, labels, val, command):
+    """The table of ``ddrsr evaluate --markdown`` for the release models."""
+    from ddrsr.results_report import results_markdown
+
+    hr, meta_info, crop_size, specs = val
+    report = {'hr': hr, 'meta_info': meta_info, 'crop_size': crop_size, 'scale': 4, 'specs': list(specs),
+              'results': table}
+    return results_markdown(report, labels, command=command)
+
+
+def shipped_network(stage, weights_dir, device):
+    """The shipped model of ``stage`` from ``weights_dir`` (sha256-checked), or None when there is none."""
+    from basicsr.archs import build_network
+
+    from ddrsr.weights_manifest import verify_shipped
+    from ddrsr.zoo import model_entry
+
+    path = os.path.join(weights_dir, stage.file)
+    if not os.path.isfile(path):
+        return None
+    verify_shipped(path, weights_dir)
+    network = load_into(build_network(model_entry(stage.zoo_name)['arch']), path, 'check weights/SHA256SUMS')
+    return network.eval().requires_grad_(False).to(torch.device(device))
+
+
+def ship_stage(stage, new_file, new_row, val, weights_dir, device, progress=True):
+    """Replace ``weights_dir/<file>`` by ``new_file`` if the new model beats it on ``stage.ship_specs``.
+
+    Returns ``{'shipped': bool, 'reason': str, 'new': dB, 'shipped_before': dB or None}``.
+    """
+    from basicsr.archs import build_network
+
+    from ddrsr.zoo import model_entry
+
+    new = mean_psnr(new_row, stage.ship_specs)
+    try:  # the zoo must be able to load the file it will ship
+        load_into(build_network(model_entry(stage.zoo_name)['arch']), new_file, '')
+    except DDRSRError as error:
+        return {'shipped': False, 'new': new, 'shipped_before': None,
+                'reason': f'not loadable as zoo model {stage.zoo_name!r} ({error}); update ddrsr/zoo.py first'}
+    old_network = shipped_network(stage, weights_dir, device)
+    old = None
+    if old_network is not None:
+        old = mean_psnr(evaluate_network(old_network, val, stage.ship_specs, device, progress), stage.ship_specs)
+    specs = '+'.join(stage.ship_specs)
+    if old is not None and new <= old + SHIP_MARGIN_DB:
+        return {'shipped': False, 'new': new, 'shipped_before': old,
+                'reason': f'mean PSNR over {specs}: {new:.3f} dB, not above the shipped {old:.3f} dB'}
+    ship_weights(new_file, os.path.join(weights_dir, stage.file))
+    reason = (f'mean PSNR over {specs}: {new:.3f} dB against the shipped {old:.3f} dB' if old is not None
+              else f'no shipped file; mean PSNR over {specs}: {new:.3f} dB')
+    return {'shipped': True, 'new': new, 'shipped_before': old, 'reason': reason}
