@@ -18,7 +18,7 @@ INT, WHOLE, NUMBER, BOOL, STR = 'an integer', 'a whole number', 'a number', 'tru
 #: key is in ``REQUIRED_VALUES``.
 VALUE_TYPES = {
     '': {'name': STR, 'model_type': STR, 'scale': INT, 'manual_seed': INT, 'find_unused_parameters': BOOL},
-    'train': {'total_iter': WHOLE, 'warmup_iter': WHOLE, 'net_d_iters': INT,
+    'train': {'total_iter': WHOLE, 'warmup_iter': WHOLE, 'channels_last': BOOL, 'compile': BOOL, 'amp': STR, 'net_d_iters': INT,
               'net_d_init_iters': INT, 'gan_start_iter': WHOLE},
     'val': {'val_freq': WHOLE, 'save_img': BOOL, 'pbar': BOOL, 'suffix': STR},
     'logger': {'print_freq': WHOLE, 'save_checkpoint_freq': WHOLE, 'use_tb_logger': BOOL},

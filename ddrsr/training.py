@@ -55,6 +55,29 @@ def load_resume_state(opt):
     return state
 
 
+def prefer_cuda_prefetcher(opt):
+    """On CUDA, BasicSR's CUDA prefetcher (pinned batches copied ahead on a side stream) unless the file chose.
+
+    Returns ``opt``, changed in place: ``datasets.train.prefetch_mode: cuda`` and ``pin_memory: true`` when the
+    run trains on a GPU (``num_gpu`` > 0 after BasicSR resolved ``auto``) and ``prefetch_mode`` is unset.
+    """
+    dataset = (opt.get('datasets') or {}).get('train')
+    if dataset is not None and opt.get('num_gpu', 0) > 0 and dataset.get('prefetch_mode') is None:
+        dataset['prefetch_mode'] = 'cuda'
+        dataset['pin_memory'] = True
+    return opt
+
+
+def _with_device_defaults(parse_options):
+    """BasicSR's ``parse_options``, then :func:`prefer_cuda_prefetcher`."""
+    def parse(root_path, is_train=True):
+        opt, args = parse_options(root_path, is_train)
+        return prefer_cuda_prefetcher(opt), args
+
+    parse.original = getattr(parse_options, 'original', parse_options)
+    return parse
+
+
 def _reset_basicsr_logger():
     """Let the next run set up basicsr's logger afresh, with its own log file.
 
@@ -96,6 +119,8 @@ def train(root_path=None, argv=None):
         raise DDRSRError(f'{opt_path}: num_gpu is {opt["num_gpu"]} but no CUDA device is available; '
                          'set num_gpu: 0 (or auto) to train on the CPU')
     basicsr.train.load_resume_state = load_resume_state
+    basicsr.train.parse_options = _with_device_defaults(getattr(basicsr.train.parse_options, 'original',
+                                                               basicsr.train.parse_options))
     _reset_basicsr_logger()
     saved_argv = sys.argv
     sys.argv = [saved_argv[0], *argv]  # basicsr parses its own flags (-opt, --launcher, --auto_resume, ...)

@@ -7,7 +7,8 @@
 Sections (``--sections``, default all): ``inference`` (torch eager / onnxruntime / torch.compile, GFLOP/s
 against the measured matmul rate), ``synthesis`` (kornia pipeline against BasicSR per image, and on CUDA
 when a GPU is there), ``tiling`` (tile sizes against none, peak RSS each, and the 8K-output RSS check),
-``training`` (s/iter of each lite option file) and ``analysis`` (``ddrsr analyze`` wall time).
+``training`` (s/iter of each lite option file), ``train_step`` (BasicSR's step against ddrsr's: ms/iter and
+host syncs per iteration, ``--device cuda`` on a GPU) and ``analysis`` (``ddrsr analyze`` wall time).
 Each figure is the median of ``--repeats`` runs after ``--warmup`` warm-up runs. The results go to stdout
 as JSON (and to ``--json``); progress goes to stderr.
 """
@@ -22,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ('inference', 'synthesis', 'tiling', 'training', 'analysis')
+SECTIONS = ('inference', 'synthesis', 'tiling', 'training', 'train_step', 'analysis')
 
 
 def _size(text):
@@ -69,6 +70,8 @@ def build_parser():
                         help='WxH of the peak-RSS check (default 1920x1080: 8K output at x4)')
     parser.add_argument('--big-tile', type=int, default=256)
     parser.add_argument('--train-options', nargs='+', help='option files (default: options/*_lite.yml)')
+    parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'),
+                        help='device of the train_step section (default: cpu)')
     parser.add_argument('--analysis-hr', default=os.path.join(ROOT, 'datasets', 'debian_photos', 'hr'))
     parser.add_argument('--analysis-meta', default=os.path.join(ROOT, 'scripts', 'debian_photos_val.txt'),
                         help='meta-info file of --analysis-hr images to use ("" for all)')
@@ -127,7 +130,7 @@ def _gpu(args, cpu_synthesis):
     if not torch.cuda.is_available():
         return {'measured': False, 'reason': 'no GPU lent (torch.cuda.is_available() is False)'}
     synthesis = bench_synthesis(args.synthesis_options, args.synthesis_size, args.synthesis_batch,
-                                repeats=args.repeats, warmup=args.warmup, device='cuda')
+                                repeats=args.repeats, warmup=args.warmup, device='cuda', compile=args.compile)
     return {'measured': True, 'device': torch.cuda.get_device_name(0), 'synthesis': synthesis,
             'cpu_images_per_s': cpu_synthesis['ddrsr']['images_per_s'] if cpu_synthesis else None,
             'parity': device_parity(args.synthesis_options, 'cuda')}
@@ -185,7 +188,7 @@ def _run(args, scratch):
             raise DDRSRError('no option file with a degradation block found; pass --synthesis-options FILE')
         results['synthesis'] = section('synthesis', lambda: bench_synthesis(
             args.synthesis_options, args.synthesis_size, args.synthesis_batch, repeats=args.repeats,
-            warmup=args.warmup))
+            warmup=args.warmup, compile=args.compile))
         results['gpu'] = section('gpu', lambda: _gpu(args, results['synthesis']))
     if 'tiling' in args.sections:
         from ddrsr.bench.memory_bench import bench_big_image, bench_tiling
@@ -202,6 +205,12 @@ def _run(args, scratch):
         files = args.train_options or sorted(glob.glob(os.path.join(ROOT, 'options', '*_lite.yml')))
         results['training'] = [section(f'training {os.path.basename(f)}', lambda f=f: bench_training(
             f, args.repeats, args.warmup)) for f in files]
+    if 'train_step' in args.sections:
+        from ddrsr.bench.training_bench import bench_train_step
+        files = args.train_options or sorted(glob.glob(os.path.join(ROOT, 'options', '*_lite.yml')))
+        results['train_step'] = [section(f'train step {step} {os.path.basename(f)}', lambda f=f, step=step: (
+            bench_train_step(f, args.repeats, args.warmup, step=step, device=args.device)))
+            for f in files for step in ('basicsr', 'ddrsr')]
     if 'analysis' in args.sections:
         from ddrsr.bench.analysis_bench import bench_analyze
         if not os.path.isdir(args.analysis_hr):

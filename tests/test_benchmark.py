@@ -23,7 +23,8 @@ def test_quick_benchmark_writes_every_section(tmp_path, capsys):
     assert results == json.loads(json_path.read_text())
     doc = out.read_text()
     for heading in ('## Machine', '## Targets', '## 1. Inference', '## 2. Degradation synthesis', '### On a GPU',
-                    '## 3. Tiling', '8K check', '## 4. Training speed', '## 5. Analysis', 'before and after',
+                    '## 3. Tiling', '8K check', '## 4. Training speed', '## 4b. The training step', '## 5. Analysis',
+                    'before and after',
                     '`--quick` run'):
         assert heading in doc, heading
 
@@ -51,6 +52,12 @@ def test_quick_benchmark_writes_every_section(tmp_path, capsys):
     assert set(training['smoke_srgan_encoder']['phases']) == {'pixel', 'gan'}  # gan_start_iter: 2 of 4
     assert 0 < training['smoke_rrdb_ddr']['synthesis_share'] < 1 and training['smoke_rrdb_ddr']['s_per_1k'] > 0
     assert results['analysis']['points'] == 24 and results['analysis']['median_s'] > 0
+    assert synthesis['ops_per_call']['syncs'] == 0 and synthesis['ops_per_call']['ops'] > 0
+    steps = {(row['option_file'].split('/')[-1], row['step']): row for row in results['train_step']}
+    assert len(steps) == 4 and all(row['ms_per_iter'] > 0 for row in steps.values())
+    for name in ('train_rrdb_ddr_smoke.yml', 'train_srgan_encoder_smoke.yml'):
+        assert steps[name, 'ddrsr']['syncs_per_iter'] == 0  # losses stay on the device between log steps
+        assert steps[name, 'basicsr']['syncs_per_iter'] >= 1  # BasicSR reads each loss with .item()
 
     verdicts = {row['target']: row['met'] for row in results['targets']}
     assert len(verdicts) == 6 and all(isinstance(met, bool) for target, met in verdicts.items() if 'CUDA' not in target)

@@ -131,3 +131,56 @@ def test_clean_prob_leaves_the_other_draws_of_a_seed_unchanged():
     before = RandomDegradation.from_options(options).sample(16, torch.Generator().manual_seed(0))
     after = RandomDegradation.from_options({**options, 'clean_prob': 0.0}).sample(16, torch.Generator().manual_seed(0))
     assert torch.equal(before.sigma_x, after.sigma_x) and after.jpeg_quality_pre is None
+
+
+def _full_pipeline():
+    return RandomDegradation.from_options(dict(blur_prob=1, aniso_prob=0.5, noise_prob=1, gray_noise_prob=0.5,
+                                               poisson_prob=0.5, jpeg_prob=1, resize_modes=['bicubic', 'area']))
+
+
+# One eager degrade() with every step on dispatched ~740 ops before the ops were trimmed (kornia's JPEG codec
+# alone is ~505 of them); pinned so that the count cannot creep back up.
+MAX_DEGRADE_OPS = 620
+
+
+def test_eager_degrade_dispatches_a_pinned_number_of_ops():
+    from ddrsr.bench.timing import count_dispatched_ops
+    from ddrsr.data.degradations import degrade
+
+    rd = _full_pipeline()
+    hr = textured(batch=8, size=64)
+    params = rd.sample(8, torch.Generator().manual_seed(0))
+    degrade(hr, params, 4, torch.Generator().manual_seed(0))  # warm kornia's constant caches
+    counts = count_dispatched_ops(lambda: degrade(hr, params, 4, torch.Generator().manual_seed(0)))
+    assert counts['ops'] <= MAX_DEGRADE_OPS, counts
+    # ddrsr's own steps never read a tensor on the host. kornia does, 4 times: its JPEG codec checks the
+    # quality range with .item(), and the antialiased rescale of its chroma subsampling checks sigma > 0.
+    assert counts['syncs'] == 0 and counts['kornia_syncs'] == 4, counts
+
+
+def test_compiled_degrade_matches_eager_within_one_level():
+    from ddrsr.data.degradations import degrade
+
+    hr = textured(batch=4, size=64)
+    params = _full_pipeline().sample(4, torch.Generator().manual_seed(0))
+    eager = degrade(hr, params, 4, torch.Generator().manual_seed(3))
+    compiled = degrade(hr, params, 4, torch.Generator().manual_seed(3), compiled=True)
+    levels = (compiled - eager).abs() * 255
+    assert levels.max() <= 1.0 + 1e-4  # fused float ops may flip an 8-bit rounding, never more
+    assert (levels > 0.5).float().mean() <= 1e-3
+
+
+def test_failed_compile_warns_once_and_runs_eagerly(monkeypatch):
+    from ddrsr import compile_fallback
+
+    def broken(function, **kwargs):
+        def fail(*args):
+            raise RuntimeError('no C++ compiler\nmore detail')
+        return fail
+
+    monkeypatch.setattr(compile_fallback.torch, 'compile', broken)
+    monkeypatch.setattr(compile_fallback, '_COMPILED', {})
+    double = compile_fallback.compiled_or_eager(lambda x: 2 * x, 'cpu')
+    with pytest.warns(RuntimeWarning, match=r'failed \(no C\+\+ compiler\); running it eagerly') as record:
+        assert double(torch.ones(1)).item() == 2
+    assert double(torch.ones(1)).item() == 2 and len(record) == 1

@@ -217,8 +217,17 @@ def _synthesis(s, training, gpu):
         v = s[key]
         rows.append([label, _s(v['median_s']), f'{v["images_per_s"]:.0f}',
                      *[_s(v['steps_s'][step]) for step in ('resize', 'blur', 'noise', 'jpeg')]])
+    if s.get('compiled'):
+        c = s['compiled']
+        rows.append([f'ddrsr, `torch.compile` (compiling took {_s(c["compile_s"])})', _s(c['median_s']),
+                     f'{c["images_per_s"]:.0f}', '', '', '', ''])
     lines += _table(['pipeline', 'batch', 'images/s', 'resize', 'blur', 'noise', 'JPEG'], rows)
-    lines += ['', f'ddrsr / BasicSR: **{_x(s["speedup"])}**.', '']
+    lines += ['', f'ddrsr / BasicSR: **{_x(s["speedup"])}** eager'
+              + (f', **{_x(s["speedup_compiled"])}** compiled' if s.get('compiled') else '') + '.', '']
+    if s.get('ops_per_call'):
+        o = s['ops_per_call']
+        lines += [f'One eager call dispatches {o["ops"]} aten ops, with {o["syncs"]} host reads of tensors by ddrsr '
+                  f'and {o["kornia_syncs"]} inside kornia (its JPEG quality-range check and chroma rescale).', '']
     if training:
         lines += ['Share of synthesis in one training iteration (`feed_data` over `feed_data` + '
                   '`optimize_parameters`; see section 4):', '']
@@ -279,6 +288,21 @@ def _training(rows):
     return lines
 
 
+def _train_step(rows):
+    lines = ['## 4b. The training step: BasicSR\'s against ddrsr\'s', '',
+             'One iteration = `feed_data` (on-device synthesis) + `optimize_parameters`, real model classes, '
+             f'synthetic HR batches, {rows[0]["threads"]} threads, device {rows[0]["device"]}. "BasicSR" is its own '
+             'step: an `.item()` per loss in every iteration and a Python loop over the EMA tensors. "ddrsr" keeps '
+             'the losses on the device until a log step and updates the EMA with two foreach calls. Host reads '
+             'are `.item()`/`bool()` of tensors outside kornia (kornia\'s own are counted apart), per iteration; '
+             'reads of the optimizers\' step counters (kept on the host by PyTorch on every device) are not syncs.', '']
+    table = [[f'`{_rel(r["option_file"])}`', r['step'] + (f' {r["overrides"]}' if r['overrides'] else ''),
+              f'{r["batch"]}×{r["gt_size"]}²', f'{r["ms_per_iter"]:.0f}', f'{r["iters_per_s"]:.2f}',
+              r['syncs_per_iter'], r['kornia_syncs_per_iter'], r['ops_per_iter']] for r in rows]
+    return lines + _table(['option file', 'step', 'batch', 'ms/iter', 'iter/s', 'host reads', 'kornia reads',
+                           'aten ops'], table)
+
+
 def _analysis(a):
     startup = f'; a fresh `ddrsr` process adds {_s(a["startup_s"])} of start-up' if a.get('startup_s') else \
         '; start-up not measured (`--quick`)'
@@ -311,6 +335,8 @@ def markdown(results):
         lines += [''] + _tiling(results['tiling'], results.get('big_image'))
     if results.get('training'):
         lines += [''] + _training(results['training'])
+    if results.get('train_step'):
+        lines += [''] + _train_step(results['train_step'])
     if results.get('analysis'):
         lines += [''] + _analysis(results['analysis'])
     if results.get('optimisations'):

@@ -139,13 +139,21 @@ def _median_steps(samples):
     return {step: float(np.median([s[step] for s in samples])) for step in STEPS}
 
 
-def bench_synthesis(option_file, size=256, batch=32, scale=4, repeats=5, warmup=1, device='cpu'):
+def bench_synthesis(option_file, size=256, batch=32, scale=4, repeats=5, warmup=1, device='cpu', compile=False):
     """Images/s of the full random pipeline on ``batch`` HR images of ``size x size``, both ways.
+
+    With ``compile``, ddrsr's pipeline is also timed through ``torch.compile`` (``compiled``: the first
+    call, which compiles, is reported as ``compile_s``).
 
     Returns:
         dict: ``ddrsr`` and ``basicsr`` (median batch time, images/s, median seconds per step per batch),
-        ``speedup`` (ddrsr images/s over BasicSR's), and the settings.
+        ``speedup`` (ddrsr images/s over BasicSR's), ``ops_per_call`` (aten ops one eager call dispatches,
+        and host reads), optionally ``compiled``, and the settings.
     """
+    import dataclasses
+
+    from ddrsr.bench.timing import count_dispatched_ops
+
     degradation = full_pipeline_options(option_file)
     images = smooth_images(batch, size, size, seed=2)
     hr = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
@@ -157,6 +165,18 @@ def bench_synthesis(option_file, size=256, batch=32, scale=4, repeats=5, warmup=
             torch.cuda.synchronize()
 
     ours = timed(ddrsr_batch, repeats, warmup)
+    ops = count_dispatched_ops(ddrsr_batch)
+    compiled = None
+    if compile:
+        fused = dataclasses.replace(degradation, compile=True)
+
+        def compiled_batch():
+            fused(hr, scale, generator)
+            if hr.device.type == 'cuda':
+                torch.cuda.synchronize()
+
+        compiled = timed(compiled_batch, repeats, max(warmup, 1) + 1)  # the first call compiles
+        compiled.update(images_per_s=batch / compiled['median_s'], compile_s=compiled['warmup_s'][0])
     ours_steps = _median_steps([_kornia_steps(hr, degradation, scale, generator) for _ in range(repeats)])
     noise = noise_before_after(hr, degradation, scale, generator, repeats, warmup)
 
@@ -174,8 +194,12 @@ def bench_synthesis(option_file, size=256, batch=32, scale=4, repeats=5, warmup=
               'blur_stage': degradation.blur_stage, 'resize_modes': list(degradation.resize_modes),
               'ddrsr': {**ours, 'images_per_s': batch / ours['median_s'], 'steps_s': ours_steps},
               'basicsr': {**theirs, 'images_per_s': batch / theirs['median_s'],
-                          'steps_s': _median_steps(theirs_steps[warmup:])}, 'noise_before_after': noise}
+                          'steps_s': _median_steps(theirs_steps[warmup:])}, 'noise_before_after': noise,
+              'ops_per_call': ops}
     result['speedup'] = result['ddrsr']['images_per_s'] / result['basicsr']['images_per_s']
+    if compiled:
+        result['compiled'] = compiled
+        result['speedup_compiled'] = compiled['images_per_s'] / result['basicsr']['images_per_s']
     return result
 
 

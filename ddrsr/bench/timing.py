@@ -92,3 +92,41 @@ def matmul_gflops(size=2048, repeats=5, warmup=1):
     b = torch.rand(size, size, generator=generator)
     timing = timed(lambda: torch.mm(a, b), repeats, warmup)
     return {'size': size, 'gflops': 2 * size**3 / timing['median_s'] / 1e9, **timing}
+
+
+SYNC_OPS = ('aten._local_scalar_dense', 'aten.is_nonzero')  # .item(), bool(tensor), tolist() of a device tensor
+
+
+def count_dispatched_ops(function):
+    """Run ``function()`` and count the aten ops it dispatches, and the host reads among them.
+
+    A host read (``.item()``, ``bool(tensor)``) makes the host wait for an accelerator's queue, so it is
+    what costs on a GPU; on the CPU it is counted all the same, so that a CPU test can pin it. Reads made
+    inside kornia are counted apart (ddrsr cannot remove them), and reads inside ``torch.optim`` are not
+    syncs at all: they read the optimizers' step counters, which PyTorch keeps on the host on every device.
+
+    Returns:
+        dict: ``{'ops': int, 'syncs': int, 'kornia_syncs': int}``.
+
+    >>> count_dispatched_ops(lambda: bool(torch.ones(2).sum() > 1))  # ones, sum, gt, then the read
+    {'ops': 4, 'syncs': 1, 'kornia_syncs': 0}
+    """
+    import traceback
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counts = {'ops': 0, 'syncs': 0, 'kornia_syncs': 0}
+
+    class Counter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            counts['ops'] += 1
+            if str(func.overloadpacket) in SYNC_OPS:
+                files = [frame.filename for frame in traceback.extract_stack()]
+                if not any(f'{os.sep}torch{os.sep}optim{os.sep}' in name for name in files):
+                    inside = any(f'{os.sep}kornia{os.sep}' in name for name in files)
+                    counts['kornia_syncs' if inside else 'syncs'] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter():
+        function()
+    return counts

@@ -120,3 +120,75 @@ def bench_training(option_file, repeats=5, warmup=1, seed=0):
                   iters_per_s=total_iter / seconds, estimated_run_h=seconds / 3600,
                   synthesis_share=max(p['synthesis_share'] for p in phases.values()))
     return result
+
+
+def _use_basicsr_step(model):
+    """Give ``model`` BasicSR's own step back (per-loss ``.item()``, per-tensor EMA), to measure "before"."""
+    import types
+
+    from basicsr.models.base_model import BaseModel
+    from basicsr.models.sr_model import SRModel
+
+    model.reduce_loss_dict = types.MethodType(BaseModel.reduce_loss_dict, model)
+    model.model_ema = types.MethodType(BaseModel.model_ema, model)
+    model.get_current_log = types.MethodType(BaseModel.get_current_log, model)
+    if getattr(model, 'full_fast_step', False):
+        model.optimize_parameters = types.MethodType(SRModel.optimize_parameters, model)
+
+
+def bench_train_step(option_file, repeats=5, warmup=1, seed=0, step='ddrsr', overrides=None, device='cpu'):
+    """ms per training iteration (synthesis + step) and host syncs per iteration for one option file.
+
+    Args:
+        step (str): ``'ddrsr'`` (losses kept on the device, foreach EMA) or ``'basicsr'`` (BasicSR's own
+            step: an ``.item()`` per loss and a Python loop over the EMA tensors), for before/after figures.
+        overrides (dict): ``train:`` keys to set (e.g. ``{'amp': 'bf16', 'channels_last': True}``).
+        device (str): ``'cpu'`` or ``'cuda'``.
+
+    Returns:
+        dict: ``ms_per_iter`` (median), ``iters_per_s``, ``syncs_per_iter`` (outside kornia),
+        ``kornia_syncs_per_iter``, ``ops_per_iter``, and the settings.
+    """
+    from basicsr.models import build_model
+
+    from ddrsr.bench.timing import count_dispatched_ops
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory(prefix='ddrsr_bench_') as folder, _quiet_basicsr():
+        opt = _runtime_options(option_file, folder)
+        if device != 'cpu':
+            opt['num_gpu'] = 1
+        opt['train'].update(overrides or {})
+        opt['train'].pop('gan_start_iter', None)  # the step of the file's main phase
+        model = build_model(opt)
+        if step == 'basicsr':
+            _use_basicsr_step(model)
+        dataset = opt['datasets']['train']
+        size, batch_size = int(dataset['gt_size']), int(dataset['batch_size_per_gpu'])
+        batch = torch.from_numpy(smooth_images(batch_size, size, size, seed=seed)).permute(0, 3, 1, 2).contiguous()
+        batch = batch.to(model.device)
+
+        def iteration(current=[0]):
+            current[0] += 1
+            model.feed_data({'gt': batch})
+            model.optimize_parameters(current[0])
+
+        for _ in range(warmup):
+            iteration()
+        synchronize = torch.cuda.synchronize if model.device.type == 'cuda' else (lambda: None)
+        synchronize()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            iteration()
+            synchronize()
+            times.append(time.perf_counter() - start)
+        counts = count_dispatched_ops(iteration)
+        del model
+        gc.collect()
+    ms = 1000 * float(np.median(times))
+    return {'option_file': option_file, 'step': step, 'device': device, 'overrides': dict(overrides or {}),
+            'batch': batch_size, 'gt_size': size, 'threads': torch.get_num_threads(), 'ms_per_iter': ms,
+            'iters_per_s': 1000 / ms, 'runs_ms': [round(1000 * t, 1) for t in times],
+            'syncs_per_iter': counts['syncs'], 'kornia_syncs_per_iter': counts['kornia_syncs'],
+            'ops_per_iter': counts['ops']}

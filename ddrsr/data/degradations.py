@@ -23,9 +23,12 @@ import torch.nn.functional as F
 from kornia.enhance import jpeg_codec_differentiable
 from kornia.filters import filter2d
 
+from ddrsr.compile_fallback import compiled_or_eager
 from ddrsr.errors import DDRSRError, unknown_names_error
 
 RESIZE_MODES = ('bicubic', 'bilinear', 'area')
+#: What :func:`degrade` can do besides resizing, in :attr:`DegradationParams.steps`.
+STEPS = frozenset({'blur', 'noise', 'poisson', 'jpeg', 'jpeg_pre'})
 BLUR_STAGES = ('lr', 'hr')
 
 
@@ -37,6 +40,11 @@ class DegradationParams:
     kind, and a zero ``jpeg_quality`` means no JPEG. ``jpeg_quality_pre`` (optional, zero = none) is a
     JPEG round trip *before* the noise: a photo saved as JPEG, then noised (a scan, a re-capture) and
     saved again.
+
+    ``steps`` is the set of steps (:data:`STEPS`) that any sample may take, known without reading the
+    tensors (from the sampling probabilities or the spec). :func:`degrade` then skips the others without
+    a data-dependent branch: no host sync, and one graph for ``torch.compile``. ``None`` means "read the
+    tensors to find out" (one sync per step).
     """
     sigma_x: torch.Tensor
     sigma_y: torch.Tensor
@@ -49,10 +57,19 @@ class DegradationParams:
     kernel_size: int = 15
     blur_stage: str = 'lr'
     jpeg_quality_pre: Optional[torch.Tensor] = None
+    steps: Optional[frozenset] = None
 
     @property
     def batch_size(self):
         return len(self.resize_modes)
+
+    def active_steps(self):
+        """The steps :func:`degrade` runs: ``steps`` when set, else the ones some sample needs."""
+        if self.steps is not None:
+            return self.steps
+        values = {'blur': self.sigma_x, 'noise': self.noise_sigma, 'poisson': self.poisson_scale,
+                  'jpeg': self.jpeg_quality, 'jpeg_pre': self.jpeg_quality_pre}
+        return frozenset(name for name, value in values.items() if value is not None and bool((value > 0).any()))
 
 
 def gaussian_kernels(sigma_x, sigma_y, theta, kernel_size):
@@ -87,10 +104,15 @@ def gaussian_kernels(sigma_x, sigma_y, theta, kernel_size):
 
 
 def blur(images, params):
-    """Convolve each image with its own kernel (reflect padding). ``(B, C, H, W) -> (B, C, H, W)``."""
-    if not bool((params.sigma_x > 0).any()):
-        return images
-    kernels = gaussian_kernels(params.sigma_x, params.sigma_y, params.theta, params.kernel_size)
+    """Convolve each image with its own kernel (reflect padding); ``sigma_x == 0`` gives the identity kernel.
+
+    ``(B, C, H, W) -> (B, C, H, W)``.
+    """
+    return _blur(images, params.sigma_x, params.sigma_y, params.theta, params.kernel_size)
+
+
+def _blur(images, sigma_x, sigma_y, theta, kernel_size):
+    kernels = gaussian_kernels(sigma_x, sigma_y, theta, kernel_size)
     return filter2d(images, kernels.to(images.dtype), border_type='reflect')
 
 
@@ -98,40 +120,70 @@ def downsample(images, scale, modes):
     """Resize by ``1/scale`` with a per-sample mode. ``(B, C, H, W) -> (B, C, H//scale, W//scale)``."""
     if scale == 1:
         return images
-    height, width = images.shape[-2] // scale, images.shape[-1] // scale
-    out = images.new_empty(images.shape[0], images.shape[1], height, width)
-    for mode in set(modes):
-        index = [i for i, m in enumerate(modes) if m == mode]
-        if mode == 'area':
-            out[index] = F.interpolate(images[index], size=(height, width), mode='area')
-        else:
-            # antialias=True makes torch's bicubic behave like MATLAB/PIL imresize when shrinking.
-            out[index] = F.interpolate(images[index], size=(height, width), mode=mode, align_corners=False,
-                                       antialias=True)
+    size = (images.shape[-2] // scale, images.shape[-1] // scale)
+    present = list(dict.fromkeys(modes))  # in first-seen order, so the op sequence is reproducible
+    if len(present) == 1:
+        return _resize(images, size, present[0])
+    if images.device.type != 'cpu':
+        # On an accelerator, resize the whole batch once per mode and select: an index tensor made from a
+        # Python list would be a host-to-device copy that waits for the device.
+        chosen = torch.tensor([present.index(m) for m in modes])
+        chosen = (chosen.pin_memory() if images.device.type == 'cuda' else chosen).to(images.device, non_blocking=True)
+        out = _resize(images, size, present[0])
+        for number, mode in enumerate(present[1:], start=1):
+            out = torch.where((chosen == number)[:, None, None, None], _resize(images, size, mode), out)
+        return out
+    out = images.new_empty(images.shape[0], images.shape[1], *size)
+    for mode in present:
+        # One index tensor per mode: indexing with a Python list dispatches an op per element.
+        index = torch.tensor([i for i, m in enumerate(modes) if m == mode], device=images.device)
+        out.index_copy_(0, index, _resize(images.index_select(0, index), size, mode))
     return out
+
+
+def _resize(images, size, mode):
+    if mode == 'area':
+        return F.interpolate(images, size=size, mode='area')
+    # antialias=True makes torch's bicubic behave like MATLAB/PIL imresize when shrinking.
+    return F.interpolate(images, size=size, mode=mode, align_corners=False, antialias=True)
 
 
 def add_gaussian_noise(images, params, generator):
     """Gaussian noise, colour or grey per sample, sigma in 0-255 units. Shapes are preserved."""
     batch, channels, height, width = images.shape
     sigma = (params.noise_sigma.to(images) / 255.0)[:, None, None, None]
-    if bool((sigma > 0).any()):
-        colour = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        grey = torch.randn((batch, 1, height, width), generator=generator, device=images.device, dtype=images.dtype)
-        noise = torch.where(params.gray_noise.to(images.device)[:, None, None, None], grey.expand_as(colour), colour)
-        images = images + noise * sigma
+    colour = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    grey = torch.randn((batch, 1, height, width), generator=generator, device=images.device, dtype=images.dtype)
+    noise = torch.where(params.gray_noise.to(images.device)[:, None, None, None], grey.expand_as(colour), colour)
+    return images + noise * sigma
+
+
+def add_noise(images, params, generator, steps=None):
+    """Gaussian (colour or grey, sigma in 0-255 units) and Poisson noise. Shapes are preserved.
+
+    ``steps`` (see :attr:`DegradationParams.steps`) skips a kind of noise that no sample takes.
+    """
+    steps = params.active_steps() if steps is None else steps
+    if 'noise' in steps:
+        images = add_gaussian_noise(images, params, generator)
+    if 'poisson' in steps:
+        images = add_poisson_noise(images, params, generator)
     return images
 
 
-def add_noise(images, params, generator):
-    """Gaussian (colour or grey, sigma in 0-255 units) and Poisson noise. Shapes are preserved."""
-    images = add_gaussian_noise(images, params, generator)
+def add_poisson_noise(images, params, generator):
+    """Poisson (shot) noise on the samples with ``poisson_scale > 0``. Shapes are preserved."""
+    # Shot noise of an 8-bit sensor: counts ~ Poisson(255 * x); ``scale`` multiplies its amplitude.
     scale = params.poisson_scale.to(images)
+    if images.device.type != 'cpu':
+        # On an accelerator, draw the whole batch: selecting the samples (nonzero) would wait for the device.
+        counts = images.clamp(0, 1) * 255.0
+        shot = torch.poisson(counts, generator=generator) / 255.0 - counts / 255.0
+        return images + shot * scale[:, None, None, None]
+    # On the CPU only the samples that get it are drawn: a Poisson draw costs ~20 Gaussian ones there,
+    # and drawing the whole batch made this the slowest step of the pipeline (docs/BENCHMARKS.md).
     index = torch.nonzero(scale > 0).flatten()
     if index.numel() > 0:
-        # Shot noise of an 8-bit sensor: counts ~ Poisson(255 * x); ``scale`` multiplies its amplitude.
-        # Only the samples that get it are drawn: a Poisson draw costs ~20 Gaussian ones on the CPU, and
-        # drawing the whole batch made this the slowest step of the pipeline (docs/BENCHMARKS.md).
         counts = images[index].clamp(0, 1) * 255.0
         shot = torch.poisson(counts, generator=generator) / 255.0 - counts / 255.0
         images = images.index_add(0, index, shot * scale[index][:, None, None, None])
@@ -146,20 +198,24 @@ def quantize(images):
 def jpeg(images, quality):
     """JPEG round trip with kornia's codec; samples with ``quality == 0`` pass through unchanged.
 
+    Every sample goes through the codec and the untouched ones are selected back with ``where``: no
+    data-dependent indexing, so one call is one fixed graph (a few hundred small ops, which
+    ``torch.compile`` fuses; see :func:`degrade`).
+
     Args:
         images (Tensor): ``(B, 3, H, W)`` in [0, 1], any H, W (kornia pads to a multiple of 16).
         quality (Tensor): ``(B,)`` JPEG quality in [1, 100], 0 for "no JPEG".
     """
-    index = torch.nonzero(quality > 0).flatten()
-    if index.numel() == 0:
-        return images
-    out = images.clone()
-    q = quality[index].to(device=images.device, dtype=images.dtype)
-    out[index] = jpeg_codec_differentiable(images[index], q)
-    return out
+    quality = quality.to(device=images.device, dtype=images.dtype)
+    coded = jpeg_codec_differentiable(images, quality.clamp_min(1))
+    return torch.where((quality > 0)[:, None, None, None], coded, images)
 
 
-def degrade(hr, params, scale, generator=None):
+def _jpeg_quantized(images, quality):
+    return quantize(jpeg(images, quality))
+
+
+def degrade(hr, params, scale, generator=None, compiled=False):
     """Synthesize a low-quality batch from a high-resolution batch.
 
     Args:
@@ -167,26 +223,37 @@ def degrade(hr, params, scale, generator=None):
         params (DegradationParams): per-sample parameters for B images.
         scale (int): SR scale; the output is ``(B, 3, H // scale, W // scale)``.
         generator (torch.Generator, optional): on ``hr.device``; makes the noise reproducible.
+        compiled (bool): run the blur and the JPEG codec through ``torch.compile`` (one graph per shape,
+            cached; CUDA graphs on CUDA). Fused float ops may flip an 8-bit rounding: at most one level,
+            on a tiny share of pixels. Falls back to eager, with one warning, where compiling fails.
 
     Returns:
         Tensor: ``(B, 3, H // scale, W // scale)`` in [0, 1], on 8-bit levels.
+
+    >>> hr = torch.rand(2, 3, 32, 32)
+    >>> tuple(degrade(hr, parse_spec('blur2_noise20').params(2), scale=4).shape)
+    (2, 3, 8, 8)
     """
     if hr.dim() != 4 or hr.shape[1] != 3:
         raise DDRSRError(f'degrade expects a (B, 3, H, W) batch, got shape {tuple(hr.shape)}')
     if params.batch_size != hr.shape[0]:
         raise DDRSRError(f'{params.batch_size} degradation parameter sets for a batch of {hr.shape[0]}')
+    steps = params.active_steps()
+    blur_fn = compiled_or_eager(_blur, hr.device) if compiled else _blur
+    jpeg_fn = compiled_or_eager(_jpeg_quantized, hr.device) if compiled else _jpeg_quantized
+    blur_args = (params.sigma_x, params.sigma_y, params.theta, params.kernel_size)
     out = hr
-    if params.blur_stage == 'hr':
-        out = blur(out, params)
+    if 'blur' in steps and params.blur_stage == 'hr':
+        out = blur_fn(out, *blur_args)
     out = downsample(out, scale, params.resize_modes)
-    if params.blur_stage == 'lr':
-        out = blur(out, params)
-    if params.jpeg_quality_pre is not None:
-        out = quantize(jpeg(quantize(out), params.jpeg_quality_pre))
-    out = add_noise(out, params, generator)
-    out = quantize(out)
-    out = jpeg(out, params.jpeg_quality)
-    return quantize(out)
+    if 'blur' in steps and params.blur_stage == 'lr':
+        out = blur_fn(out, *blur_args)
+    if 'jpeg_pre' in steps:
+        out = jpeg_fn(quantize(out), params.jpeg_quality_pre)
+    out = quantize(add_noise(out, params, generator, steps))
+    if 'jpeg' in steps:
+        out = jpeg_fn(out, params.jpeg_quality)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -211,7 +278,9 @@ class DegradationSpec:
             sigma_x=full(self.blur_sigma), sigma_y=full(self.blur_sigma), theta=full(0),
             resize_modes=[self.resize_mode] * batch_size, noise_sigma=full(self.noise_sigma),
             gray_noise=torch.zeros(batch_size, dtype=torch.bool, device=device), poisson_scale=full(0),
-            jpeg_quality=full(self.jpeg_quality), kernel_size=self.kernel_size, blur_stage='lr')
+            jpeg_quality=full(self.jpeg_quality), kernel_size=self.kernel_size, blur_stage='lr',
+            steps=frozenset(name for name, value in (('blur', self.blur_sigma), ('noise', self.noise_sigma),
+                                                     ('jpeg', self.jpeg_quality)) if value > 0))
 
 
 # The paper's test sets; any combination of the tokens also parses (e.g. ``blur2_jpeg50``).
@@ -280,6 +349,7 @@ class RandomDegradation:
     jpeg_quality: Sequence[int] = (30, 95)
     jpeg_before_noise_prob: float = 0.0  # an extra JPEG before the noise (then the usual one after it)
     clean_prob: float = 0.0  # samples left undegraded (bicubic resize only), so the model learns to leave them
+    compile: bool = False  # torch.compile the blur and the JPEG codec (see degrade)
 
     @classmethod
     def from_options(cls, options):
@@ -329,7 +399,10 @@ class RandomDegradation:
         sigma_y = torch.where(aniso, uniform(self.blur_sigma), sigma_x)
         sigma_y = torch.where(blurred, sigma_y, zeros)
         theta = torch.where(aniso, uniform((0.0, math.pi)), zeros)
-        mode_index = torch.randint(len(self.resize_modes), (batch_size, ), generator=generator, device=device)
+        # Resize modes are Python strings; draw them on the host, from a generator seeded by the device one's
+        # seed, so that reading them does not wait for the device.
+        host = torch.Generator().manual_seed(generator.initial_seed())
+        mode_index = torch.randint(len(self.resize_modes), (batch_size, ), generator=host)
         modes = [self.resize_modes[i] for i in mode_index.tolist()]
         noise_sigma = torch.where(coin(self.noise_prob), uniform(self.noise_sigma), zeros)
         gray = coin(self.gray_noise_prob)
@@ -340,20 +413,24 @@ class RandomDegradation:
         if self.jpeg_before_noise_prob > 0:
             quality_pre = torch.where(coin(self.jpeg_before_noise_prob), torch.floor(uniform(quality_range)), zeros)
         if self.clean_prob > 0:
-            # Drawn last, so that adding it leaves every other draw of a seeded run unchanged.
-            degraded = ~coin(self.clean_prob)
+            # Drawn last (on the host generator), so that it leaves every other draw of a seeded run unchanged.
+            clean_on_host = torch.rand(batch_size, generator=host) < self.clean_prob
+            degraded = ~clean_on_host.to(device)
             sigma_x, sigma_y, noise_sigma, poisson, quality = (
                 torch.where(degraded, value, zeros) for value in (sigma_x, sigma_y, noise_sigma, poisson, quality))
             if quality_pre is not None:
                 quality_pre = torch.where(degraded, quality_pre, zeros)
-            modes = [mode if keep else 'bicubic' for mode, keep in zip(modes, degraded.tolist())]
+            modes = ['bicubic' if clean else mode for mode, clean in zip(modes, clean_on_host.tolist())]
+        probabilities = {'blur': self.blur_prob, 'noise': self.noise_prob, 'poisson': self.poisson_prob,
+                         'jpeg': self.jpeg_prob, 'jpeg_pre': self.jpeg_before_noise_prob}
         return DegradationParams(sigma_x, sigma_y, theta, modes, noise_sigma, gray, poisson, quality,
                                  kernel_size=self.kernel_size, blur_stage=self.blur_stage,
-                                 jpeg_quality_pre=quality_pre)
+                                 jpeg_quality_pre=quality_pre,
+                                 steps=frozenset(name for name, prob in probabilities.items() if prob > 0))
 
     def __call__(self, hr, scale, generator):
         """Degrade ``hr`` ``(B, 3, H, W)`` with freshly sampled parameters."""
-        return degrade(hr, self.sample(hr.shape[0], generator, hr.device), scale, generator)
+        return degrade(hr, self.sample(hr.shape[0], generator, hr.device), scale, generator, compiled=self.compile)
 
 
 __all__ = ['DegradationParams', 'DegradationSpec', 'RandomDegradation', 'NAMED_SPECS', 'degrade',

@@ -15,9 +15,10 @@ class CrashSafeMixin:
       swallows write errors after three tries ("Just ignore it"); here a failed write stops the run, so
       nobody trains for days without checkpoints. BasicSR saves the networks before the state, so a
       ``<iter>.state`` on disk always has its ``net_*_<iter>.pth``.
-    * A NaN or Inf loss raises :class:`DDRSRError` in the iteration that produced it. BasicSR's loop
-      saves only after ``optimize_parameters`` returns, so the damaged weights are never written, and
-      ``--auto_resume`` restarts from the last good checkpoint.
+    * A NaN or Inf loss raises :class:`DDRSRError` at the next log step or save, whichever comes first,
+      naming the iteration that produced it. The check is a device-side flag, so the training step never
+      waits for the device; it is read before every checkpoint, so the damaged weights are never written,
+      and ``--auto_resume`` restarts from the last good checkpoint.
     """
 
     def update_learning_rate(self, current_iter, warmup_iter=-1):
@@ -26,21 +27,61 @@ class CrashSafeMixin:
         super().update_learning_rate(current_iter, warmup_iter)
 
     def reduce_loss_dict(self, loss_dict):
-        """BasicSR's reduction (every model's ``optimize_parameters`` calls it), then a finiteness check."""
-        log_dict = super().reduce_loss_dict(loss_dict)
-        bad = {name: value for name, value in log_dict.items()
-               if isinstance(value, (int, float)) and not math.isfinite(value)}
-        if bad:
-            where = f' at iteration {self.current_iter}' if getattr(self, 'current_iter', None) else ''
-            losses = ', '.join(f'{name} = {value}' for name, value in bad.items())
-            raise DDRSRError(f'training diverged{where}: {losses}. Stopped before saving anything from this '
-                             'iteration, so the checkpoints on disk are the last good ones. Lower '
-                             'train.optim_g.lr (or add a warmup_iter), check the data for broken images, then '
-                             'resume with --auto_resume')
-        return log_dict
+        """BasicSR's reduction (averaged over processes when distributed), kept on the device.
+
+        BasicSR reads every loss with ``.item()`` in every iteration: a host sync per loss and step. Here
+        the losses stay device tensors until :meth:`get_current_log` (BasicSR calls it every
+        ``print_freq`` iterations), and a device-side flag remembers the first iteration with a NaN or Inf
+        loss; it is read at each log and before anything is saved.
+        """
+        import torch
+
+        with torch.no_grad():
+            names = list(loss_dict)
+            losses = torch.stack([loss_dict[name].detach().float().mean() for name in names]) if names else None
+            if losses is not None and self.opt.get('dist'):
+                torch.distributed.reduce(losses, dst=0)
+                if self.opt.get('rank', 0) == 0:
+                    losses /= self.opt['world_size']
+            if losses is not None:
+                iteration = torch.tensor(float(getattr(self, 'current_iter', 0) or 0), device=losses.device)
+                bad = ~torch.isfinite(losses).all()
+                first = getattr(self, '_first_bad_iter', None)
+                if first is None or first.device != losses.device:
+                    first = torch.full((), -1.0, device=losses.device)
+                # Remember the first bad iteration (and its losses) without reading anything on the host.
+                is_first = bad & (first < 0)
+                self._first_bad_iter = torch.where(is_first, iteration, first)
+                previous = getattr(self, '_first_bad_losses', None)
+                self._first_bad_losses = losses.clone() if previous is None or previous.shape != losses.shape else \
+                    torch.where(is_first, losses, previous)
+        self._loss_names = names
+        return {name: losses[index] for index, name in enumerate(names)}
+
+    def check_finite_losses(self):
+        """Raise DDRSRError if any loss since the start was NaN or Inf (one host read)."""
+        first = getattr(self, '_first_bad_iter', None)
+        if first is None:
+            return
+        first = float(first)
+        if first < 0:
+            return
+        values = self._first_bad_losses.tolist()
+        losses = ', '.join(f'{name} = {value}' for name, value in zip(self._loss_names, values) if not math.isfinite(value))
+        where = f' at iteration {int(first)}' if first > 0 else ''
+        raise DDRSRError(f'training diverged{where}: {losses}. Stopped before saving anything from this '
+                         'iteration, so the checkpoints on disk are the last good ones. Lower '
+                         'train.optim_g.lr (or add a warmup_iter), check the data for broken images, then '
+                         'resume with --auto_resume')
+
+    def get_current_log(self):
+        """The losses as floats, read from the device (BasicSR calls this only every ``print_freq`` steps)."""
+        self.check_finite_losses()
+        return {name: float(value) if hasattr(value, 'item') else value for name, value in self.log_dict.items()}
 
     def save_network(self, net, net_label, current_iter, param_key='params'):
         """BasicSR's ``save_network`` (same file name and content), written atomically."""
+        self.check_finite_losses()  # never write weights that a NaN/Inf loss has damaged
         label = 'latest' if current_iter == -1 else current_iter
         path = os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
         nets = net if isinstance(net, list) else [net]

@@ -8,13 +8,15 @@ from ddrsr.errors import DDRSRError
 from ddrsr.options import resolve_ema_decay
 from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
+from .fast_step import FastStepMixin
 from .on_device_degradation import OnDeviceDegradationMixin
 from .safe_loading import SafeLoadingMixin
 from .srgan_encoder_model import use_local_vgg_weights
 
 
 @MODEL_REGISTRY.register()
-class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, OnDeviceDegradationMixin, SRModel):
+class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin, OnDeviceDegradationMixin,
+                 SRModel):
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with
@@ -35,13 +37,6 @@ class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, OnDevi
         use_local_vgg_weights(self.opt['train'])
         self.init_degradation()
         super().init_training_settings()
-
-    def model_ema(self, decay=0.999):
-        super().model_ema(decay)
-        bare = self.get_bare_model(self.net_g)
-        if getattr(bare, 'use_ddr', False) and getattr(bare.encoder, 'frozen', False):
-            # The EMA of a frozen tensor (x*d + x*(1-d)) drifts by float rounding; keep the encoder bit-exact.
-            self.net_g_ema.encoder.generator.load_state_dict(bare.encoder.generator.state_dict())
 
     def load_encoder_weights(self):
         path = self.opt['path'].get('pretrain_network_encoder')

@@ -1,7 +1,6 @@
 """SRGAN training of the degradation encoder's generator, on clean bicubic LR synthesized on device."""
 import os
 
-from basicsr.models.sr_model import SRModel
 from basicsr.models.srgan_model import SRGANModel
 from basicsr.utils.registry import MODEL_REGISTRY
 
@@ -9,6 +8,7 @@ from ddrsr.errors import DDRSRError
 from ddrsr.options import resolve_ema_decay
 from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
+from .fast_step import FastStepMixin
 from .on_device_degradation import OnDeviceDegradationMixin
 from .safe_loading import SafeLoadingMixin
 
@@ -33,8 +33,8 @@ def use_local_vgg_weights(train_opt):
 
 
 @MODEL_REGISTRY.register()
-class SRGANEncoderModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, OnDeviceDegradationMixin,
-                        SRGANModel):
+class SRGANEncoderModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin,
+                        OnDeviceDegradationMixin, SRGANModel):
     """BasicSR's SRGANModel with two changes.
 
     * The LQ is made on the device from HR patches (clean bicubic unless ``degradation:`` says
@@ -50,8 +50,11 @@ class SRGANEncoderModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin,
         self.init_degradation()
         super().init_training_settings()
 
+    full_fast_step = False  # a GAN step: FastStepMixin adds bf16 autocast, channels-last and the foreach EMA
+
     def optimize_parameters(self, current_iter):
-        if current_iter <= self.gan_start_iter:
-            SRModel.optimize_parameters(self, current_iter)
-        else:
-            super().optimize_parameters(current_iter)
+        with self.autocast():
+            if current_iter <= self.gan_start_iter:
+                FastStepMixin.optimize_parameters(self, current_iter)  # the pixel-loss step
+            else:
+                SRGANModel.optimize_parameters(self, current_iter)
