@@ -126,3 +126,19 @@ def test_corrupt_onnx_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b'not an onnx model')
     with pytest.raises(DDRSRError, match='not a valid ONNX model'):
         OnnxBackend(None, str(bad))
+
+
+def test_bicubic_global_residual_exports_and_matches_torch(tmp_path):
+    from tiny_models import TINY_ENCODER
+
+    from ddrsr.archs import RRDBNetDDR
+
+    torch.manual_seed(0)
+    net = RRDBNetDDR(num_feat=8, num_block=2, num_grow_ch=4, encoder=TINY_ENCODER, global_residual='bicubic').eval()
+    with torch.no_grad():
+        net.conv_residual.weight.normal_(std=0.05)
+        for style_mod in net.style_mods:
+            style_mod.to_gamma.weight.normal_(std=0.3)
+    path = export_onnx(net, str(tmp_path / 'residual.onnx'))
+    for size, diff in verify_onnx(net, path, sizes=((21, 30), )).items():
+        assert diff['max_abs'] < 1e-4, size  # ONNX Resize(cubic) computes torch's bicubic
