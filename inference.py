@@ -4,6 +4,7 @@ Examples:
     python inference.py                                   # inputs/ -> results/, default model
     python inference.py -i photo.jpg -o out -s 2 -t 256   # one file, x2 output, 256-pixel tiles
     python inference.py -i photos --backend onnx --ext png
+    python inference.py -i photo.jpg --strength 0.5       # restore half as strongly (keeps grain, bokeh)
 
 Every failed input prints one line ``ddrsr: error: <file>: <what to do>`` on stderr; the others go on.
 The exit status is 1 if any input failed (2 for a bad model or option, or an output folder that cannot
@@ -24,7 +25,10 @@ from ddrsr.zoo import DEFAULT_MODEL, MODELS
 def build_parser():
     parser = argparse.ArgumentParser(
         description='Blind super-resolution of photos with a DDR-guided RRDBNet.',
-        epilog='example: python inference.py -i inputs -o results -n rrdb_ddr_real_x4_lite -t 256')
+        epilog='examples:\n  python inference.py -i inputs -o results -n rrdb_ddr_real_x4_lite -t 256\n'
+               '  python inference.py -i photo.jpg --strength 0.5   # restore half as strongly\n'
+               '  ddrsr inspect photo.jpg                           # recommends a --strength',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-i', '--input', default='inputs', help='input image or folder (default: inputs)')
     parser.add_argument('-o', '--output', default='results', help='output folder (default: results)')
     parser.add_argument('-n', '--model_name', default=DEFAULT_MODEL,
@@ -36,6 +40,10 @@ def build_parser():
                         help='tile size in input pixels; 0 (default) runs whole photos')
     parser.add_argument('--tile_pad', type=int, default=DEFAULT_TILE_PAD,
                         help=f'tile padding in input pixels (default: {DEFAULT_TILE_PAD})')
+    parser.add_argument('--strength', type=float, default=1.0,
+                        help='restoration strength from 0 to 1.5 (default: 1): the DDR embedding is moved from the '
+                        'clean embedding (0: treat the photo as clean) to the photo\'s own (1) and beyond (1.5: '
+                        'restore harder); DDR models only')
     parser.add_argument('--backend', choices=('torch', 'onnx'), default='torch',
                         help='inference engine (default: torch)')
     parser.add_argument('--onnx_cache', default=None,
@@ -118,7 +126,7 @@ def main(argv=None):
         check_output_folder(args.output)
         upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
                               tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
-                              onnx_dir=args.onnx_cache, max_pixels=args.max_pixels)
+                              onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength)
     except DDRSRError as error:
         _error(str(error))
         return 2

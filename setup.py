@@ -12,6 +12,7 @@ setup(
     install_requires=[
         'torch>=2.1', 'torchvision', 'basicsr==1.4.2', 'kornia>=0.7.3', 'timm', 'numpy', 'scipy', 'scikit-learn',
         'onnx', 'onnxscript', 'onnxruntime-gpu', 'Pillow', 'opencv-python', 'matplotlib', 'tqdm', 'pyyaml',
+        'scikit-image', 'PyWavelets',  # ddrsr inspect: skimage.restoration.estimate_sigma needs PyWavelets
     ],
     extras_require={'test': ['pytest>=7']},
     entry_points={'console_scripts': ['ddrsr=ddrsr.cli:main']},

@@ -38,13 +38,23 @@ def atomic_save(obj, path):
     return path
 
 
+#: Buffers a checkpoint may lack: the network then keeps its own value (for ``clean_embedding``, NaN =
+#: "unknown", filled in by scripts/compute_clean_embedding.py). Every file shipped before the buffer lacks it.
+OPTIONAL_BUFFERS = ('clean_embedding',)
+
+
 def load_into(network, path, hint, state=None):
     """Load checkpoint ``path`` (or its already read ``state``) into ``network`` strictly.
 
-    A shape or key mismatch becomes one DDRSRError naming the file, the first line of torch's message and
-    ``hint`` (what the user should pass instead). Returns ``network``.
+    Strictly, except that a missing :data:`OPTIONAL_BUFFERS` entry keeps the network's own value. A shape or
+    key mismatch becomes one DDRSRError naming the file, the first line of torch's message and ``hint``
+    (what the user should pass instead). Returns ``network``.
     """
     state = load_state_dict_file(path) if state is None else state
+    own = network.state_dict()
+    missing = {key: own[key] for key in own if key not in state and key.rsplit('.', 1)[-1] in OPTIONAL_BUFFERS}
+    if missing:
+        state = {**state, **missing}
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:

@@ -336,6 +336,8 @@ def build_parser():
     add_subcommands(subparsers, _parser_with_example, _add_device)
     from ddrsr.faig.cli import add_subcommands as add_faig_subcommands  # faig, faig-mask, faig-predict
     add_faig_subcommands(subparsers, _parser_with_example, _add_device)
+    from ddrsr.inspect.cli import add_subcommands as add_inspect_subcommands  # inspect
+    add_inspect_subcommands(subparsers, _parser_with_example, _add_device)
     return parser
 
 

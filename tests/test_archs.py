@@ -16,7 +16,7 @@ def test_rrdbnet_ddr_equals_rrdbnet_at_init(scale):
     ddr = RRDBNetDDR(scale=scale, num_feat=8, num_block=2, num_grow_ch=4, encoder=TINY_ENCODER).eval()
     result = ddr.load_state_dict(plain.state_dict(), strict=False)
     assert not result.unexpected_keys
-    assert all(k.startswith(('encoder.', 'style_mods.')) for k in result.missing_keys)
+    assert all(k.startswith(('encoder.', 'style_mods.', 'clean_embedding')) for k in result.missing_keys)
     x = torch.rand(2, 3, 12, 14)
     with torch.no_grad():
         assert torch.equal(ddr(x), plain(x))
@@ -91,7 +91,7 @@ def test_bicubic_global_residual_starts_at_bicubic_and_renames_the_last_conv():
     assert 'conv_residual.weight' in keys and 'conv_last.weight' not in keys  # ESRGAN detectors must not match
     result = residual.load_state_dict(plain.state_dict(), strict=False)
     assert set(result.unexpected_keys) == {'conv_last.weight', 'conv_last.bias'}
-    assert set(k for k in result.missing_keys if not k.startswith(('encoder.', 'style_mods.'))) == {
+    assert set(k for k in result.missing_keys if not k.startswith(('encoder.', 'style_mods.', 'clean_embedding'))) == {
         'conv_residual.weight', 'conv_residual.bias'}
     x = torch.rand(2, 3, 10, 12)
     bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode='bicubic', align_corners=False)

@@ -7,6 +7,8 @@ from basicsr.archs.arch_util import pixel_unshuffle
 from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.utils.registry import ARCH_REGISTRY
 
+from ddrsr.errors import DDRSRError
+
 from .ddr_encoder_arch import DDREncoder
 
 GLOBAL_RESIDUALS = (None, 'bicubic')
@@ -56,6 +58,10 @@ class RRDBNetDDR(RRDBNet):
             its bicubic path. Loading a checkpoint without it (``strict_load_g: false``) keeps the trained trunk
             and starts the residual at zero. Default: None (ESRGAN's key layout).
 
+    With ``use_ddr`` the network also holds a persistent buffer ``clean_embedding`` ``(D,)``: the mean embedding
+    of clean (bicubic-downsampled) patches, the point that ``--strength 0`` moves the embedding to (see
+    :meth:`steer`). It starts as NaN, meaning "unknown"; ``scripts/compute_clean_embedding.py`` fills it in.
+
     Shapes: ``(B, 3, H, W) -> (B, 3, H * scale, W * scale)``; ``encode``: ``(B, 3, H, W) -> (B, D)``.
 
     >>> net = RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False, global_residual='bicubic')
@@ -83,6 +89,35 @@ class RRDBNetDDR(RRDBNet):
             self.encoder = DDREncoder(**encoder)
             self.style_mods = nn.ModuleList(
                 StyleMod(self.encoder.embed_dim, num_feat) for _ in range(num_block))
+            self.register_buffer('clean_embedding', torch.full((self.encoder.embed_dim,), float('nan')))
+
+    @property
+    def has_clean_embedding(self):
+        """Whether ``clean_embedding`` is known (computed by scripts/compute_clean_embedding.py), not NaN."""
+        return self.use_ddr and bool(torch.isfinite(self.clean_embedding).all())
+
+    def steer(self, embedding, strength=1.0):
+        """Move ``embedding`` ``(B, D)`` along the line from the clean embedding: ``e_clean + s (e - e_clean)``.
+
+        ``strength`` 0 treats the photo as clean, 1 returns ``embedding`` unchanged, above 1 restores harder.
+
+        Raises:
+            DDRSRError: ``strength != 1`` while ``clean_embedding`` is unknown (NaN).
+
+        >>> net = RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, encoder={'generator': {'type': 'SRResNet',
+        ...     'num_feat': 8, 'num_block': 1}, 'layer': 'body.0', 'embed_dim': 4})
+        >>> net.clean_embedding.fill_(1.0).shape
+        torch.Size([4])
+        >>> net.steer(torch.full((1, 4), 3.0), strength=0.5)
+        tensor([[2., 2., 2., 2.]])
+        """
+        if strength == 1:
+            return embedding
+        if not self.has_clean_embedding:
+            raise DDRSRError(f'strength {strength:g} needs the model\'s clean embedding, which these weights lack; '
+                             'compute it with python scripts/compute_clean_embedding.py (or use strength 1)')
+        clean = self.clean_embedding.to(embedding)
+        return clean + strength * (embedding - clean)
 
     def encode(self, lq):
         """DDR embedding of a whole image: ``(B, 3, H, W) -> (B, D)``."""

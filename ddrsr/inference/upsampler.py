@@ -37,6 +37,21 @@ DEFAULT_TILE_PAD = 24
 #: Largest LR crop (per side) the DDR encoder sees. A *crop*, not a resize: resizing would change the
 #: blur width and the noise level, which are exactly what the encoder measures.
 DEFAULT_EMBED_CROP = 512
+#: Range of ``strength``: 0 treats the photo as clean, 1 is its own degradation, 1.5 restores harder.
+STRENGTH_RANGE = (0.0, 1.5)
+
+
+def check_strength(strength):
+    """``strength`` as a float in :data:`STRENGTH_RANGE`; DDRSRError otherwise."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise DDRSRError(f'strength must be a number from {STRENGTH_RANGE[0]:g} to {STRENGTH_RANGE[1]:g}, '
+                         f'got {strength!r}') from None
+    if not STRENGTH_RANGE[0] <= value <= STRENGTH_RANGE[1]:  # also refuses nan
+        raise DDRSRError(f'strength must be from {STRENGTH_RANGE[0]:g} (treat the photo as clean) to '
+                         f'{STRENGTH_RANGE[1]:g} (restore harder), 1 being the photo\'s own degradation; got {strength!r}')
+    return value
 
 
 def resolve_device(device='auto'):
@@ -140,11 +155,15 @@ class Upsampler:
             results equal NCHW's to float rounding). Default: True.
         max_pixels (int): refuse inputs with more pixels, and outputs with more than ``max_pixels * scale²``
             (0 or None: no limit). Files are checked from their header, before decoding.
+        strength (float): restoration strength, 0 to 1.5 (default 1). The photo's embedding e is replaced
+            by ``e_clean + strength * (e - e_clean)``, ``e_clean`` being the model's ``clean_embedding``
+            (mean embedding of clean patches): 0 treats the photo as clean, 1 as itself, 1.5 restores harder.
+            Every tile uses that one steered embedding. It can be changed later (``upsampler.strength = 0.5``).
     """
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
                  half=None, backend='torch', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
-                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS):
+                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0):
         if backend not in ('torch', 'onnx'):
             raise DDRSRError(f'unknown backend {backend!r}; use torch or onnx')
         if tile < 0 or tile_pad < 0:
@@ -162,6 +181,10 @@ class Upsampler:
         self.model_name = getattr(model, 'model_name', model_name)
         self.use_ddr = bool(getattr(model, 'use_ddr', False))
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
+        clean = getattr(model, 'clean_embedding', None) if self.use_ddr else None
+        self._clean = clean.detach().float().cpu().clone() if clean is not None and bool(
+            torch.isfinite(clean).all()) else None
+        self.strength = strength
         self.backend_name = backend
         if backend == 'onnx':
             from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
@@ -177,12 +200,37 @@ class Upsampler:
         """The torch network (torch backend only)."""
         return getattr(self.backend, 'model', None)
 
+    @property
+    def strength(self):
+        """Restoration strength (0 to 1.5); see the class docstring."""
+        return self._strength
+
+    @strength.setter
+    def strength(self, value):
+        value = check_strength(value)
+        if value != 1 and not self.use_ddr:
+            raise DDRSRError(f'model {self.model_name!r} has no DDR embedding, so strength must be 1; '
+                             'use a DDR model such as rrdb_ddr_real_x4_lite')
+        if value != 1 and self._clean is None:
+            raise DDRSRError(f'strength {value:g} needs the clean embedding of model {self.model_name!r}, which '
+                             'its weights lack; compute it with python scripts/compute_clean_embedding.py and '
+                             'pass the file it writes with --model_path (or use strength 1)')
+        self._strength = value
+
     # ----------------------------------------------------------------------------------------- core
     def _embedding(self, lq):
-        """One embedding for the whole photo ``lq`` ``(1, 3, H, W)``, or None for a non-DDR network."""
+        """One embedding for the whole photo ``lq`` ``(1, 3, H, W)``, or None for a non-DDR network.
+
+        With ``strength != 1`` it is moved along the line from the clean embedding (the same ``e(s)`` for
+        every tile): ``e_clean + s * (e - e_clean)``. The ONNX encoder returns numpy, the torch one a tensor.
+        """
         if not self.use_ddr:
             return None
-        return self.backend.encode(centre_crop(lq, self.embed_crop))
+        embedding = self.backend.encode(centre_crop(lq, self.embed_crop))
+        if self._strength == 1:
+            return embedding
+        clean = self._clean.to(embedding) if torch.is_tensor(embedding) else self._clean.numpy()
+        return clean + self._strength * (embedding - clean)
 
     def _super_resolve(self, lq):
         """``(1, 3, H, W)`` CPU float32 -> float32 numpy ``(s*H, s*W, 3)``, not clipped."""

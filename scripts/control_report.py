@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""Measure ``--strength`` and write docs/CONTROL.md with its figure (docs/control/strength_crops.png).
+
+    python scripts/control_report.py --weights results/rrdb_ddr_real_x4_lite_clean.pth
+    python scripts/control_report.py            # the shipped default, once it holds its clean embedding
+
+On the validation photos (scripts/debian_photos_val.txt, unseen by training and by the clean embedding), with
+the same centre crops and named specs as ``ddrsr evaluate`` (docs/RESULTS.md), for each strength:
+
+* PSNR (Y, border 4) per named spec;
+* on noise20: the residual noise std of the output: the std (0-255, Y, border 4 cut) of
+  ``SR(noisy LR, e(s)) - SR(noise-free LR, e(s))``, the part of the output that the input noise causes (both runs
+  use the noisy photo's steered embedding, so only the pixels differ). Also the std of the high-frequency part of
+  SR - HR (which counts detail lost to smoothing as well) and the blind wavelet-MAD noise estimate of the output;
+* on clean: strength 0 against the plain clean-trained RRDB (``rrdb_clean_x4_lite``, target: within 0.2 dB).
+
+The verdicts (monotonic fall, 0.2 dB) are computed from the numbers, not written by hand.
+"""
+import argparse
+import datetime
+import os
+import shlex
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import ddrsr  # noqa: E402,F401
+from basicsr.metrics import calculate_psnr  # noqa: E402
+from basicsr.utils import tensor2img  # noqa: E402
+from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
+from ddrsr.data.spec_paired_dataset import SpecPairedDataset  # noqa: E402
+from ddrsr.inspect.noise import sigma_wavelet_mad  # noqa: E402
+from ddrsr.weights_manifest import sha256_file  # noqa: E402
+from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
+
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+FIGURE_STRENGTHS = (0.0, 0.5, 1.0, 1.5)
+FIGURE_SPECS = ('noise20', 'blur2_noise20', 'jpeg30', 'clean')
+
+
+def spec_pairs(hr, meta_info, spec, crop_size, scale=4, seed=0):
+    """``[(lq (1, 3, h, w), gt (1, 3, H, W))]`` exactly as ``ddrsr evaluate`` builds them."""
+    dataset = SpecPairedDataset({'dataroot_gt': hr, 'meta_info': meta_info, 'spec': spec, 'scale': scale,
+                                 'crop_size': crop_size, 'seed': seed})
+    return [(item['lq'][None], item['gt'][None]) for item in (dataset[i] for i in range(len(dataset)))]
+
+
+def psnr(sr, gt, scale=4):
+    return calculate_psnr(tensor2img([sr[0].clamp(0, 1)]), tensor2img([gt[0]]), crop_border=scale,
+                          test_y_channel=True)
+
+
+def luma(image):
+    """Y (0-255, BT.601 as in BasicSR) of ``(1, 3, H, W)`` RGB in [0, 1]: ``(H, W)``."""
+    r, g, b = image[0].double()
+    return 16.0 + 65.481 * r + 128.553 * g + 24.966 * b
+
+
+def residual_noise_std(sr, gt, scale=4, sigma=2.0):
+    """Std (0-255, Y) of the high-frequency part of ``sr - gt``: the residual minus its Gaussian blur."""
+    residual = (luma(sr.clamp(0, 1)) - luma(gt))[None, None]
+    radius = int(3 * sigma)
+    axis = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (axis / sigma) ** 2)
+    kernel = (kernel / kernel.sum())
+    blurred = F.conv2d(F.pad(residual, (radius,) * 4, mode='reflect'), (kernel[:, None] * kernel[None])[None, None])
+    high = (residual - blurred)[0, 0, scale:-scale, scale:-scale]
+    return float(high.std())
+
+
+def noise_transfer_std(model, noisy, clean, embedding, scale=4):
+    """Std (0-255, Y, border cut) of ``model(noisy) - model(clean)`` under one ``embedding``: the output's noise."""
+    difference = luma(model(noisy, embedding=embedding).clamp(0, 1)) - luma(model(clean, embedding=embedding).clamp(0, 1))
+    return float(difference[scale:-scale, scale:-scale].std())
+
+
+def measure(model, baseline, pairs_by_spec):
+    """PSNR per spec and strength, noise20 residual noise, clean baseline PSNR."""
+    table = {spec: {} for spec in pairs_by_spec}
+    noise = {}
+    with torch.no_grad():
+        for spec, pairs in pairs_by_spec.items():
+            for strength in STRENGTHS:
+                values, transfer, residuals, blind = [], [], [], []
+                for index, (lq, gt) in enumerate(pairs):
+                    embedding = model.steer(model.encode(lq), strength)
+                    sr = model(lq, embedding=embedding)
+                    values.append(psnr(sr, gt))
+                    if spec == 'noise20':
+                        transfer.append(noise_transfer_std(model, lq, pairs_by_spec['clean'][index][0], embedding))
+                        residuals.append(residual_noise_std(sr, gt))
+                        blind.append(sigma_wavelet_mad(sr[0].clamp(0, 1).permute(1, 2, 0).numpy()))
+                table[spec][strength] = float(np.mean(values))
+                if spec == 'noise20':
+                    noise[strength] = (float(np.mean(transfer)), float(np.mean(residuals)), float(np.mean(blind)))
+            print(f'control: {spec}: ' + ', '.join(f'{s:g}: {v:.2f}' for s, v in table[spec].items()), file=sys.stderr)
+        base = {spec: float(np.mean([psnr(baseline(lq), gt) for lq, gt in pairs])) for spec, pairs in pairs_by_spec.items()}
+        bicubic = {spec: float(np.mean([psnr(F.interpolate(lq, scale_factor=4, mode='bicubic', align_corners=False), gt)
+                                        for lq, gt in pairs])) for spec, pairs in pairs_by_spec.items()}
+    return table, noise, base, bicubic
+
+
+def crops_figure(model, pairs_by_spec, path, image_index=0):
+    """Rows: FIGURE_SPECS; columns: input (bicubic), each FIGURE_STRENGTHS output, ground truth."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    specs = [s for s in FIGURE_SPECS if s in pairs_by_spec]
+    columns = ['input (bicubic)'] + [f'strength {s:g}' for s in FIGURE_STRENGTHS] + ['ground truth']
+    figure, axes = plt.subplots(len(specs), len(columns), figsize=(2.2 * len(columns), 2.3 * len(specs)),
+                                squeeze=False)
+    with torch.no_grad():
+        for row, spec in enumerate(specs):
+            lq, gt = pairs_by_spec[spec][image_index]
+            embedding = model.encode(lq)
+            images = [F.interpolate(lq, scale_factor=4, mode='bicubic', align_corners=False)]
+            images += [model(lq, embedding=model.steer(embedding, s)) for s in FIGURE_STRENGTHS] + [gt]
+            for col, image in enumerate(images):
+                axis = axes[row, col]
+                axis.imshow(image[0].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation='nearest')
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if row == 0:
+                    axis.set_title(columns[col], fontsize=9)
+                if col == 0:
+                    axis.set_ylabel(spec, fontsize=9)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def markdown(args, table, noise, base, bicubic, figure, command):
+    weights = args.weights or weights_path(args.model)
+    lines = ['# Restoration strength (`--strength`)', '',
+             f'Written by `{command}` on {datetime.date.today().isoformat()}; rerun it to regenerate this file and '
+             'its figure.', '',
+             f'Model `{args.model}`, weights `{os.path.relpath(weights, ROOT)}` (sha256 '
+             f'`{sha256_file(weights)[:16]}...`). Inputs: the {args.count} validation photos of '
+             '`scripts/debian_photos_val.txt`, centre crops of '
+             f'{args.crop_size} px HR, degraded with the named specs exactly as `ddrsr evaluate` does; PSNR on Y, '
+             'border 4 (as docs/RESULTS.md).', '',
+             'The embedding is moved along `e(s) = e_clean + s (e_photo - e_clean)`. `e_clean` is the mean embedding '
+             'of clean (bicubic-downsampled) training crops, stored in the model as the buffer `clean_embedding` '
+             'by `scripts/compute_clean_embedding.py`. s = 0 treats the photo as clean, 1 is the photo\'s own '
+             'embedding (the default, unchanged behaviour), 1.5 restores harder. Tiles share the one `e(s)`.', '',
+             '## PSNR (dB) against strength, per named spec', '',
+             '| spec | bicubic | ' + ' | '.join(f's = {s:g}' for s in STRENGTHS) + ' | best s |',
+             '|---|---:|' + '---:|' * len(STRENGTHS) + '---:|']
+    for spec, row in table.items():
+        best = max(row, key=row.get)
+        cells = [f'**{v:.2f}**' if s == best else f'{v:.2f}' for s, v in row.items()]
+        lines.append(f'| {spec} | {bicubic[spec]:.2f} | ' + ' | '.join(cells) + f' | {best:g} |')
+    residual = [noise[s][0] for s in STRENGTHS]
+    falls = all(b < a for a, b in zip(residual, residual[1:]))
+    lines += ['', '## Residual noise on noise20 inputs', '',
+              'Residual noise std: the std (0-255, Y, border 4 cut) of `SR(noisy LR, e(s)) - SR(noise-free LR, e(s))`, '
+              'the part of the output that the input noise causes; both runs use the noisy photo\'s steered embedding, '
+              'so only the pixels differ. For comparison: the std of the high-frequency part of SR - HR (the residual '
+              'minus its Gaussian blur of sigma 2 HR px), which also counts detail lost to smoothing, and the blind '
+              'wavelet-MAD noise estimate of the output alone (small, as x4 upscaling spreads noise over several '
+              'pixels).', '',
+              '| strength | ' + ' | '.join(f'{s:g}' for s in STRENGTHS) + ' |', '|---|' + '---:|' * len(STRENGTHS),
+              '| **residual noise std** | ' + ' | '.join(f'{noise[s][0]:.2f}' for s in STRENGTHS) + ' |',
+              '| high-frequency std of SR - HR | ' + ' | '.join(f'{noise[s][1]:.2f}' for s in STRENGTHS) + ' |',
+              '| blind noise estimate of the output | ' + ' | '.join(f'{noise[s][2]:.2f}' for s in STRENGTHS) + ' |',
+              '', f'**Target: falls monotonically as strength rises: {"met" if falls else "MISSED"}** '
+              f'({residual[0]:.2f} at s = 0 to {residual[-1]:.2f} at s = 1.5'
+              + ('' if falls else '; it rises between some neighbouring strengths') + ').']
+    gap = table['clean'][0.0] - base['clean']
+    lines += ['', '## Clean inputs: strength 0 against the clean-trained RRDB', '',
+              f'| | PSNR on clean (dB) |', '|---|---:|', f'| bicubic | {bicubic["clean"]:.2f} |',
+              f'| `{args.baseline}` (plain RRDB, clean-trained) | {base["clean"]:.2f} |',
+              f'| `{args.model}`, s = 0 | {table["clean"][0.0]:.2f} |',
+              f'| `{args.model}`, s = 1 | {table["clean"][1.0]:.2f} |', '',
+              f'**Target: s = 0 within 0.2 dB of `{args.baseline}`: {"met" if gap >= -0.2 else "MISSED"}** '
+              f'(difference {gap:+.2f} dB{"; above it counts as met" if gap > 0.2 else ""}).', '',
+              f'The plain RRDB on every spec, for reference: '
+              + ', '.join(f'{spec} {value:.2f}' for spec, value in base.items()) + ' dB.', '',
+              '## Crops', '', f'Validation photo {args.image_index}, each row one spec; columns: the input (bicubic), '
+              'strengths 0, 0.5, 1 and 1.5, and the ground truth.', '',
+              f'![crops at strengths 0, 0.5, 1, 1.5]({os.path.relpath(figure, os.path.dirname(os.path.abspath(args.out)))})',
+              '', '## Use', '', '```bash', 'python inference.py -i photo.jpg --strength 0.5      # keep more grain',
+              'ddrsr inspect photo.jpg                                # recommends a strength', '```', '',
+              'From Python: `Upsampler(strength=0.5)`, or set `upsampler.strength` between photos. The ONNX backend '
+              'steers the embedding between its encoder and generator graphs, so `--backend onnx` takes the same '
+              'flag. A model whose weights lack `clean_embedding` (NaN) runs at strength 1 as before and refuses '
+              'any other strength with a message naming `scripts/compute_clean_embedding.py`.', '']
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-n', '--model', default=DEFAULT_MODEL)
+    parser.add_argument('--weights', help='checkpoint with a clean embedding (default: the shipped file)')
+    parser.add_argument('--baseline', default='rrdb_clean_x4_lite', help='plain clean-trained RRDB to compare with')
+    parser.add_argument('--hr', default=os.path.join(ROOT, 'datasets', 'debian_photos', 'hr'))
+    parser.add_argument('--meta_info', default=os.path.join(ROOT, 'scripts', 'debian_photos_val.txt'))
+    parser.add_argument('--specs', nargs='+', default=list(NAMED_SPECS))
+    parser.add_argument('--crop_size', type=int, default=192)
+    parser.add_argument('--image_index', type=int, default=0, help='validation photo shown in the figure')
+    parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'CONTROL.md'))
+    parser.add_argument('--figure', default=os.path.join(ROOT, 'docs', 'control', 'strength_crops.png'))
+    args = parser.parse_args(argv)
+    command = 'python scripts/control_report.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
+    torch.set_grad_enabled(False)
+    model = load_model(args.model, weights=args.weights)
+    if not model.has_clean_embedding:
+        sys.exit('control_report: the model has no clean embedding; run scripts/compute_clean_embedding.py and '
+                 'pass its output with --weights')
+    baseline = load_model(args.baseline)
+    specs = list(dict.fromkeys(['clean', 'noise20'] + args.specs))
+    pairs = {spec: spec_pairs(args.hr, args.meta_info, spec, args.crop_size) for spec in specs}
+    args.count = len(pairs['clean'])
+    table, noise, base, bicubic = measure(model, baseline, pairs)
+    figure = crops_figure(model, pairs, args.figure, args.image_index)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w', encoding='utf-8') as f:
+        f.write(markdown(args, table, noise, base, bicubic, figure, command.strip()))
+    print(f'control_report: wrote {args.out} and {args.figure}', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
