@@ -24,7 +24,20 @@ import shlex  # noqa: E402
 import sys  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ddrsr.errors import DDRSRError  # noqa: E402
+
+
+def start_fork_server():
+    """Start the fork server now, so that it imports ddrsr while this process does the same.
+
+    ``ddrsr.release.workers.context()`` then finds it running (same preload list) instead of starting it later.
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    os.environ.setdefault('PYTORCH_NVML_BASED_CUDA_CHECK', '1')  # as in workers.context(): keep CUDA fork-safe
+    multiprocessing.get_context('forkserver').set_forkserver_preload(
+        ['ddrsr', 'basicsr.train', 'ddrsr.release.workers', 'ddrsr.release.calibrate'])
+    multiprocessing.forkserver.ensure_running()
 
 
 def main(argv=None):
@@ -41,11 +54,18 @@ def main(argv=None):
     parser.add_argument('--dry_run', action='store_true', help='calibrate, print and keep the plan, do not train')
     parser.add_argument('--lanes', type=int, choices=[1, 2], help='force one or two stages side by side '
                         '(default: decided by the calibration)')
+    parser.add_argument('--start_method', choices=['forkserver', 'spawn'], default='forkserver',
+                        help='how stage processes start: forkserver (fast, default) or spawn (fresh interpreters, '
+                        'for a CUDA setup that fails in forked children)')
     parser.add_argument('--no_progress', action='store_true', help='no progress bars')
     # for tests: tiny templates (same file names as the lite ones in options/) and a scratch weights folder
     parser.add_argument('--templates', help=argparse.SUPPRESS)
     parser.add_argument('--weights_dir', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    os.environ['DDRSR_START_METHOD'] = args.start_method
+    if not args.pack and args.start_method == 'forkserver':
+        start_fork_server()
+    from ddrsr.errors import DDRSRError  # imports torch and basicsr: after the fork server has started
     try:
         if args.pack:
             from ddrsr.release.pack import pack

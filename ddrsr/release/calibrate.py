@@ -18,7 +18,7 @@ from ddrsr.release import workers
 
 #: Run stages side by side only when two processes together do at least this much more work than one.
 PARALLEL_GAIN = 1.1
-WARMUP = {'cpu': 2, 'cuda': 5}
+WARMUP = {'cpu': 1, 'cuda': 5}
 
 
 def _cycle(loader):
@@ -79,7 +79,7 @@ def measure(opt, phases, threads, log_path, result_path, warmup, seconds, barrie
             model.optimize_parameters(iteration)
             iteration += 1
         sync()
-        result.setdefault('startup_s', time.monotonic() - started)
+        warm = result.setdefault('warm_s', time.monotonic() - started)
         if barrier is not None:
             barrier.wait()
         begin, count = time.monotonic(), 0
@@ -92,6 +92,8 @@ def measure(opt, phases, threads, log_path, result_path, warmup, seconds, barrie
                 sync()
         sync()
         result['rates'][name] = count / (time.monotonic() - begin)
+        # start-up: model, data and warm-up beyond what the warm-up steps cost at the measured rate
+        result.setdefault('startup_s', max(0.0, warm - warmup / result['rates'][name]))
     with open(result_path + '.tmp', 'w') as f:
         json.dump(result, f)
     os.replace(result_path + '.tmp', result_path)
@@ -125,7 +127,7 @@ def _run(jobs, folder, barrier=None):
     return results
 
 
-def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True):
+def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True, side_by_side=True):
     """Measure every stage alone, then the first two side by side.
 
     Args:
@@ -134,6 +136,7 @@ def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True):
         device (str): ``cpu`` or ``cuda``.
         threads (int): CPU threads for one process alone (half each when two run side by side).
         seconds (float): length of each timed window.
+        side_by_side (bool): also time two stages side by side (skipped when one lane is forced).
 
     Returns:
         dict: ``rates`` (it/s alone; the encoder as ``encoder`` and ``encoder_gan``), ``startup_s`` per
@@ -144,7 +147,7 @@ def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True):
     warmup = WARMUP[device]
     rates, startup = {}, {}
     keys = list(opts)
-    with tqdm(total=len(keys) + 1, desc='calibrate', unit='run', disable=not progress) as bar:
+    with tqdm(total=len(keys) + side_by_side, desc='calibrate', unit='run', disable=not progress) as bar:
         for key in keys:
             phases = [('pixel', 1)] + ([('gan', gan_start + 1)] if key == 'encoder' else [])
             result = _run([(key, opts[key], phases, threads, warmup, seconds)], folder)[key]
@@ -153,6 +156,10 @@ def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True):
                 rates['encoder_gan'] = result['rates']['gan']
             startup[key] = result['startup_s']
             bar.update()
+        result = {'device': device, 'threads': threads, 'seconds': seconds, 'rates': rates, 'startup_s': startup,
+                  'side_by_side': None, 'gain': None, 'lanes': 1}
+        if not side_by_side:
+            return result
         half = max(1, threads // 2)
         pair = ('encoder', 'rrdb_clean')
         barrier = workers.context().Barrier(len(pair))
@@ -161,5 +168,4 @@ def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True):
         bar.update()
     side = {key: together[f'{key}_side_by_side']['rates']['pixel'] for key in pair}
     gain = sum(side[key] / rates[key] for key in pair)
-    return {'device': device, 'threads': threads, 'seconds': seconds, 'rates': rates, 'startup_s': startup,
-            'side_by_side': side, 'gain': gain, 'lanes': 2 if gain >= PARALLEL_GAIN else 1}
+    return {**result, 'side_by_side': side, 'gain': gain, 'lanes': 2 if gain >= PARALLEL_GAIN else 1}

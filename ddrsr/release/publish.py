@@ -42,18 +42,18 @@ def export_stage(checkpoint, output):
 
 
 def prune_checkpoints(experiment):
-    """Delete the numbered checkpoints and training states of a finished run, keeping the latest of each."""
-    for folder, keep in ((os.path.join(experiment, 'models'), ('latest', )),
-                         (os.path.join(experiment, 'training_states'), ())):
+    """Delete the numbered checkpoints of a finished run except the last one (its state and networks)."""
+    models, states = os.path.join(experiment, 'models'), os.path.join(experiment, 'training_states')
+    numbers = [int(n.split('.')[0]) for n in os.listdir(states) if n.split('.')[0].isdigit()] \
+        if os.path.isdir(states) else []
+    keep = str(max(numbers)) if numbers else None
+    for folder in (models, states):
         if not os.path.isdir(folder):
             continue
-        names = [n for n in os.listdir(folder) if n.endswith(('.pth', '.state'))]
-        numbered = [n for n in names if not any(k in n for k in keep)]
-        states = sorted((n for n in numbered if n.endswith('.state')), key=lambda n: int(n.split('.')[0]))
-        for name in numbered:
-            if states and name == states[-1]:
-                continue
-            os.remove(os.path.join(folder, name))
+        for name in os.listdir(folder):
+            number = os.path.splitext(name)[0].rsplit('_', 1)[-1]
+            if number.isdigit() and number != keep and name.endswith(('.pth', '.state')):
+                os.remove(os.path.join(folder, name))
 
 
 def load_network(network_opt, path, device='cpu'):

@@ -125,7 +125,7 @@ class ReleaseRun:
         seconds = min(5.0, max(0.3, 0.008 * self.budget))
         say(f'calibrating on {self.device} ({seconds:.1f} s per measurement)')
         calibration = calibrate(opts, int(opts['encoder']['train']['gan_start_iter']), self.device, _threads(),
-                                seconds, folder, self.progress)
+                                seconds, folder, self.progress, side_by_side=self.lanes != 1)
         gan_share = 1 - encoder['train'].get('gan_start_iter', 0) / encoder['train']['total_iter']
         spent = time.monotonic() - self.started
         plan = make_plan(calibration, self.budget - spent, gan_share, self.lanes)
@@ -229,8 +229,13 @@ class ReleaseRun:
                 running, beat = {}, time.monotonic()
                 while running or any(lanes):
                     for index, lane in enumerate(lanes):
-                        if index not in running and lane:
-                            running[index] = self._start(lane.pop(0), running)
+                        while index not in running and lane:
+                            key = lane.pop(0)
+                            if os.path.exists(os.path.join(plan['stages'][key]['experiment'], 'models',
+                                                           'net_g_latest.pth')):
+                                self._finish(key)  # trained before a kill hit its export
+                            else:
+                                running[index] = self._start(key, running)
                     time.sleep(0.2)
                     now = time.monotonic()
                     for index, (key, process, since, base) in list(running.items()):

@@ -2,24 +2,36 @@
 
 Children fork from a ``forkserver`` that has ddrsr, basicsr and kornia already imported, so a stage starts
 in a fraction of a second instead of re-importing torch; the server itself never computes anything, so
-no OpenMP pool or CUDA context is forked. Each child asks the kernel to kill it when its parent dies
-(``PR_SET_PDEATHSIG``): the fork server exits when the release command does, even on ``kill -9``, so no
-orphaned training keeps writing into a run that the next invocation resumes.
+no OpenMP pool or CUDA context is forked. Every child dies with the release command, even on ``kill -9``:
+a thread waits on a pidfd of the command's process and SIGKILLs its own process when the command exits (the
+fork server is not the child's "parent" that ``PR_SET_PDEATHSIG`` would watch, and it outlives the command
+while children run). So no orphaned training keeps writing into a run that the next invocation resumes.
 """
 import ctypes
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
+import time
 
 PRELOAD = ['ddrsr', 'basicsr.train', 'ddrsr.release.workers', 'ddrsr.release.calibrate']
 _CONTEXT = []
 
 
 def context():
-    """The multiprocessing context children are started from (forkserver where available, else spawn)."""
+    """The multiprocessing context children are started from (forkserver where available, else spawn).
+
+    ``DDRSR_START_METHOD=spawn`` (``--start_method spawn``) makes every child a fresh interpreter instead: slower to
+    start, for a CUDA setup that refuses to initialise in forked children.
+    """
     if not _CONTEXT:
-        method = 'forkserver' if 'forkserver' in multiprocessing.get_all_start_methods() else 'spawn'
+        method = os.environ.get('DDRSR_START_METHOD') or (
+            'forkserver' if 'forkserver' in multiprocessing.get_all_start_methods() else 'spawn')
+        # torch.cuda.is_available() in the fork server would initialise the CUDA driver, which forked children
+        # cannot use; with this variable torch asks NVML instead.
+        os.environ.setdefault('PYTORCH_NVML_BASED_CUDA_CHECK', '1')
         ctx = multiprocessing.get_context(method)
         if method == 'forkserver':
             ctx.set_forkserver_preload(PRELOAD)
@@ -27,20 +39,37 @@ def context():
     return _CONTEXT[0]
 
 
-def die_with_parent():
-    """Ask Linux to SIGKILL this process when its parent exits (no-op elsewhere)."""
-    try:
-        libc = ctypes.CDLL('libc.so.6', use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+def die_with(pid):
+    """Start a daemon thread that SIGKILLs this process as soon as process ``pid`` has exited."""
+    def watch():
+        try:
+            handle = os.pidfd_open(pid)
+            select.select([handle], [], [])
+        except (AttributeError, OSError):  # no pidfd (old kernel, not Linux), or ``pid`` is already gone
+            while True:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    pass
+                time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name='die-with-parent', daemon=True).start()
+    try:  # where the parent is the command itself (spawn), the kernel's parent-death signal is a second guard
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
+        pass
+
+
+def _entry(parent, target, args):
+    die_with(parent)
+    target(*args)
 
 
 def child_setup(threads, log_path):
-    """Common start of every child: die with the parent, send output to ``log_path``, set torch's threads."""
-    die_with_parent()
+    """Common start of every child: send output to ``log_path``, set torch's threads."""
     log = open(log_path, 'a', buffering=1)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -67,6 +96,6 @@ def train_stage(opt_path, root, threads, log_path):
 
 def start(target, *args):
     """Start ``target(*args)`` in a child; returns the ``Process``."""
-    process = context().Process(target=target, args=args, daemon=False)
+    process = context().Process(target=_entry, args=(os.getpid(), target, args), daemon=False)
     process.start()
     return process
