@@ -66,6 +66,8 @@ def test_derived_options_scale_the_schedule_and_pass_the_checks():
     assert train['total_iter'] == 600 and train['gan_start_iter'] == 500  # 2500/3000 of the run
     assert train['scheduler']['milestones'] == [400] and opt['num_gpu'] == 1
     assert list(opt['datasets']) == ['train'] and 'val' not in opt
+    loader = opt['datasets']['train']
+    assert loader['prefetch_mode'] == 'cuda' and loader['pin_memory'] and loader['persistent_workers']
     assert os.path.isabs(opt['datasets']['train']['dataroot_gt'])
     assert resolve_ema_decay(train) < 0.99  # `auto`: a horizon of 5% of 600 iterations
     check_ema_horizon(opt)
