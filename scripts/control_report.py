@@ -140,7 +140,8 @@ def markdown(args, table, noise, base, bicubic, figure, command):
     weights = args.weights or weights_path(args.model)
     lines = ['# Restoration strength (`--strength`)', '',
              f'Written by `{command}` on {datetime.date.today().isoformat()}; rerun it to regenerate this file and '
-             'its figure.', '',
+             'its figure. `python scripts/regenerate_control_inspect.py` reruns the regressor fit, '
+             'docs/CONTROL.md and docs/INSPECT.md together.', '',
              f'Model `{args.model}`, weights `{os.path.relpath(weights, ROOT)}` (sha256 '
              f'`{sha256_file(weights)[:16]}...`). Inputs: the {args.count} validation photos of '
              '`scripts/debian_photos_val.txt`, centre crops of '

@@ -157,7 +157,9 @@ def markdown(args, rows, confusion, tables, real, debs_note, command):
     groups = ['clean', 'blur alone', 'noise alone', 'JPEG alone', 'combined']
     noise_estimators = ['ddr'] + list(ESTIMATORS)
     lines = ['# `ddrsr inspect`: accuracy', '',
-             f'Written by `{command}` on {datetime.date.today().isoformat()}; rerun it to regenerate this file.', '',
+             f'Written by `{command}` on {datetime.date.today().isoformat()}; rerun it to regenerate this file. '
+             '`python scripts/regenerate_control_inspect.py` reruns the regressor fit, docs/CONTROL.md and '
+             'docs/INSPECT.md together.', '',
              f'Model `{args.model}` (weights `{os.path.relpath(weights, ROOT)}`, sha256 `{sha256_file(weights)[:16]}...`), '
              f'regressors `{os.path.relpath(args.regressors, ROOT)}` (sha256 `{sha256_file(args.regressors)[:16]}...`), '
              'fitted by `scripts/train_inspect_regressors.py` on the training crops only.', '',
@@ -240,7 +242,7 @@ def main(argv=None):
     parser.add_argument('--regressors', default=DEFAULT_REGRESSORS)
     parser.add_argument('--hr', default=os.path.join(ROOT, 'datasets', 'debian_photos', 'hr'))
     parser.add_argument('--meta_info', default=os.path.join(ROOT, 'scripts', 'debian_photos_val.txt'))
-    parser.add_argument('--crop', type=int, default=512, help='HR crop size (default: 512, i.e. 128 px LR)')
+    parser.add_argument('--crop', type=int, default=1024, help='HR crop size (default: 1024, i.e. 256 px LR)')
     parser.add_argument('--debs', nargs='+', default=list(DEBS), help='Debian packages whose training JPEGs are read '
                         f'(default: {" ".join(DEBS)}; "none" to skip)')
     parser.add_argument('--seed', type=int, default=0)

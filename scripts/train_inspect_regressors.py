@@ -12,7 +12,7 @@ blur sigma U(0.3, 4) with probability 1/2 (else none), noise sigma U(1, 30) with
 U{30..95} with probability 1/2; and once more with each named spec (for the nearest-spec classifier).
 
 Features: the frozen encoder generator's pooled features of the 64 px LR patch (``DDREncoder.pooled``).
-Heads: ridge and RBF SVR are both fitted for blur, noise and JPEG q; the one with the lower MAE on held-out
+Heads: ridge and RBF SVR (C 10 and 100) are fitted for blur, noise and JPEG q; the one with the lower MAE on held-out
 training photos (a fifth of the photos, split by photo) is refitted on all training photos and kept.
 
 Strength table: for each named spec, the ``--strength`` with the best PSNR (Y, border 4) on a few training
@@ -107,7 +107,7 @@ def spec_set(model, crops, specs, seed, scale=4, batch=32):
 
 def choose_regressor(x_fit, y_fit, x_held, y_held):
     """Fit ridge and SVR candidates; return ``(kind, kwargs, {candidate: held-out MAE})``."""
-    candidates = {'ridge': ('ridge', {'alpha': 1.0}), 'svr_c1': ('svr', {'c': 1.0}), 'svr_c10': ('svr', {'c': 10.0})}
+    candidates = {'ridge': ('ridge', {'alpha': 1.0}), 'svr_c10': ('svr', {'c': 10.0}), 'svr_c100': ('svr', {'c': 100.0})}
     maes = {}
     for name, (kind, kwargs) in candidates.items():
         head = fit_regressor(x_fit, y_fit, kind, **kwargs)
@@ -137,8 +137,8 @@ def main(argv=None):
     parser.add_argument('--weights', help='its checkpoint (default: the shipped file); with a clean embedding for '
                         'the strength table')
     parser.add_argument('-o', '--output', default=DEFAULT_OUTPUT, help='npz to write (default: %(default)s)')
-    parser.add_argument('--crops', type=int, default=600, help='training crops used (default: 600)')
-    parser.add_argument('--repeats', type=int, default=4, help='random degradations per crop (default: 4)')
+    parser.add_argument('--crops', type=int, default=1000, help='training crops used (default: 1000)')
+    parser.add_argument('--repeats', type=int, default=3, help='random degradations per crop (default: 3)')
     parser.add_argument('--spec_crops', type=int, default=300, help='crops per named spec (default: 300)')
     parser.add_argument('--strength_crops', type=int, default=8, help='crops per spec for the strength table')
     parser.add_argument('--seed', type=int, default=0)

@@ -206,3 +206,36 @@ def test_cli_inspect_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         main(['inspect', '--help'])
     assert 'example:' in capsys.readouterr().out
+
+
+def test_photo_tiles_prefer_detailed_regions():
+    flat = torch.full((1, 3, 128, 512), 0.5)
+    flat[:, :, :, 256:] += 0.3 * torch.rand(1, 3, 128, 256)  # detail only in the right half
+    tiles = photo_tiles(flat, max_tiles=8)
+    assert len(tiles) == 8 and all(float(t.std()) > 0.05 for t in tiles)
+
+
+def test_inspect_report_measures_every_setting():
+    from conftest import load_script
+
+    report = load_script('scripts/inspect_report.py')
+    model = tiny_ddr_net()
+    regressors, _, _ = _tiny_regressors(model)
+    crops = torch.from_numpy(np.stack([_photo(i, (64, 64)) for i in range(2)]).transpose(0, 3, 1, 2))
+    rows = report.synthetic(Inspector(model, regressors), crops, seed=0)
+    assert len(rows) == 2 * len(report.settings(0))
+    combined = [r for r in rows if r['group'] == 'combined']
+    assert all(0 <= r['blur'] <= 4 and 0 <= r['noise'] <= 30 and 30 <= r['jpeg'] <= 95 for r in combined)
+    assert report.mae([{'a': 1.0, 'b': 3.0}, {'a': 2.0, 'b': 2.0}], 'a', 'b') == (1.0, 2)
+    assert 'MISSED' in report.verdict(3.5, 3) and 'met' in report.verdict(2.9, 3)
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib
+
+    for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspect.jpeg_quality',
+                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors'):
+        module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

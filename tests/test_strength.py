@@ -143,3 +143,19 @@ def test_inference_cli_strength_errors_are_one_line(tiny_zoo, tmp_path, capsys):
     assert inference.main(['-i', str(image.parent), '-o', str(tmp_path / 'out'), '-n', 'tiny_ddr',
                            '--strength', '2']) == 2
     assert 'from 0' in capsys.readouterr().err
+
+
+def test_control_report_measures_and_judges():
+    report = load_script('scripts/control_report.py')
+    model = _with_clean()
+    rng = torch.Generator().manual_seed(0)
+    gt = torch.rand(1, 3, 48, 48, generator=rng)
+    lq = torch.nn.functional.interpolate(gt, scale_factor=0.25, mode='area')
+    noisy = (lq + 0.08 * torch.randn(lq.shape, generator=rng)).clamp(0, 1)
+    pairs = {'clean': [(lq, gt)], 'noise20': [(noisy, gt)]}
+    table, noise, base, bicubic = report.measure(model, tiny_ddr_net(1), pairs)
+    assert set(table['noise20']) == set(report.STRENGTHS) and set(noise) == set(report.STRENGTHS)
+    assert all(value > 0 for value in noise[0.0])
+    with torch.no_grad():  # no input noise -> no noise in the output
+        assert report.noise_transfer_std(model, lq, lq, model.encode(lq)) == 0
+    assert report.residual_noise_std(gt, gt) == 0

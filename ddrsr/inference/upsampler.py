@@ -42,7 +42,11 @@ STRENGTH_RANGE = (0.0, 1.5)
 
 
 def check_strength(strength):
-    """``strength`` as a float in :data:`STRENGTH_RANGE`; DDRSRError otherwise."""
+    """``strength`` as a float in :data:`STRENGTH_RANGE`; DDRSRError otherwise.
+
+    >>> check_strength('0.5')
+    0.5
+    """
     try:
         value = float(strength)
     except (TypeError, ValueError):

@@ -87,6 +87,11 @@ def quality_from_tables(tables):
 def jpeg_quality(path):
     """:class:`JpegQuality` of the image file at ``path`` ("not a JPEG" for PNG and other formats).
 
+    >>> import io; from PIL import Image
+    >>> buffer = io.BytesIO(); Image.new('RGB', (16, 16)).save(buffer, 'JPEG', quality=42)
+    >>> jpeg_quality(buffer).describe()
+    'q 42 exactly (IJG tables)'
+
     Raises:
         DDRSRError: the file cannot be opened as an image.
     """

@@ -1,7 +1,7 @@
 """Degradation estimates from DDR features: small scikit-learn models, stored as plain arrays in an ``.npz``.
 
 Features are the frozen DDR encoder's pooled generator features (:meth:`DDREncoder.pooled`, ``(T, 2C)``) of
-64-pixel tiles of the photo (:func:`photo_tiles`); the encoder generator is frozen, so they do not change
+the most detailed 64-pixel tiles of the photo (:func:`photo_tiles`); the encoder generator is frozen, so they do not change
 when a model's MLP or StyleMods train. Each head predicts per tile; a photo's estimate is the median over its
 tiles (class probabilities: the mean). Heads:
 
@@ -17,27 +17,47 @@ import hashlib
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ddrsr.errors import DDRSRError
 
 FORMAT_VERSION = 1
 TILE = 64
-MAX_TILES = 16
+MAX_TILES = 8
+MAX_CANDIDATES = 64
 REGRESSION_HEADS = ('blur', 'noise', 'jpeg_quality')
 CLASSIFIER_HEADS = ('jpeg_present', 'spec')
 
 
-def photo_tiles(lq, tile=TILE, max_tiles=MAX_TILES):
-    """Up to ``max_tiles`` non-overlapping ``tile`` x ``tile`` tiles from the middle of ``lq`` ``(1, 3, H, W)``.
+def detail_scores(tiles):
+    """Mean local standard deviation (7x7 windows, 0-1 luminance, after a 3x3 box pre-smoothing that damps noise)
+    of each tile ``(T, 3, h, w) -> (T,)``: near 0 for flat tiles (sky, bokeh), which say little about blur or JPEG.
+    The training crops were cut with the same kind of score (scripts/prepare_dataset.py skips flat crops).
 
-    Tile corners sit on multiples of 8 pixels from the image origin, so JPEG blocks line up in every tile
-    as they do in the training patches. A photo smaller than a tile is one tile, cut to multiples of 8.
+    >>> scores = detail_scores(torch.stack([torch.full((3, 32, 32), 0.5), torch.rand(3, 32, 32)]))
+    >>> bool(scores[0] < 1e-3 < scores[1])
+    True
+    """
+    grey = (0.299 * tiles[:, 0:1] + 0.587 * tiles[:, 1:2] + 0.114 * tiles[:, 2:3]).float()
+    grey = F.avg_pool2d(grey, 3, 1, 1, count_include_pad=False)
+    mean = F.avg_pool2d(grey, 7, 1, 3, count_include_pad=False)
+    var = F.avg_pool2d(grey ** 2, 7, 1, 3, count_include_pad=False) - mean ** 2
+    return var.clamp_min(0).sqrt().mean(dim=(1, 2, 3))
+
+
+def photo_tiles(lq, tile=TILE, max_tiles=MAX_TILES, candidates=MAX_CANDIDATES):
+    """The ``max_tiles`` most detailed ``tile`` x ``tile`` tiles of a grid over the middle of ``lq`` ``(1, 3, H, W)``.
+
+    The grid has at most ``candidates`` cells (the middle of the photo when it has more); cells are ranked by
+    :func:`detail_scores`, since the regressors were fitted on detailed training crops. Tile corners sit on
+    multiples of 8 pixels from the image origin, so JPEG blocks line up in every tile as they do in the training
+    patches. A photo smaller than a tile is one tile, cut to multiples of 8.
 
     Returns:
         Tensor: ``(T, 3, tile, tile)`` (or ``(1, 3, h, w)`` for a small photo).
 
     >>> photo_tiles(torch.rand(1, 3, 200, 300)).shape
-    torch.Size([12, 3, 64, 64])
+    torch.Size([8, 3, 64, 64])
     """
     height, width = lq.shape[-2:]
     if min(height, width) < 16:
@@ -45,19 +65,29 @@ def photo_tiles(lq, tile=TILE, max_tiles=MAX_TILES):
     if height < tile or width < tile:
         return lq[:, :, :height - height % 8, :width - width % 8]
     rows, cols = height // tile, width // tile
-    while rows * cols > max_tiles:  # trim the longer side first, keeping the middle of the photo
+    while rows * cols > candidates:  # trim the longer side first, keeping the middle of the photo
         if rows >= cols:
             rows -= 1
         else:
             cols -= 1
     top = ((height - rows * tile) // 2) // 8 * 8
     left = ((width - cols * tile) // 2) // 8 * 8
-    return torch.cat([lq[:, :, top + r * tile:top + (r + 1) * tile, left + c * tile:left + (c + 1) * tile]
-                      for r in range(rows) for c in range(cols)])
+    tiles = torch.cat([lq[:, :, top + r * tile:top + (r + 1) * tile, left + c * tile:left + (c + 1) * tile]
+                       for r in range(rows) for c in range(cols)])
+    if len(tiles) <= max_tiles:
+        return tiles
+    keep = torch.argsort(detail_scores(tiles), descending=True)[:max_tiles]
+    return tiles[torch.sort(keep).values]
 
 
 def pooled_features(encoder, tiles, batch_size=32):
-    """``(T, 2C)`` float64 numpy: ``encoder.pooled`` of ``tiles`` ``(T, 3, h, w)`` in batches."""
+    """``(T, 2C)`` float64 numpy: ``encoder.pooled`` of ``tiles`` ``(T, 3, h, w)`` in batches.
+
+    >>> from ddrsr.archs import DDREncoder
+    >>> encoder = DDREncoder({'type': 'SRResNet', 'num_feat': 4, 'num_block': 1}, layer='body.0', embed_dim=2)
+    >>> pooled_features(encoder, torch.rand(3, 3, 16, 16)).shape
+    (3, 8)
+    """
     parameter = next(encoder.parameters())
     with torch.no_grad():
         chunks = [encoder.pooled(tiles[i:i + batch_size].to(parameter.device, parameter.dtype)).float().cpu()
@@ -80,6 +110,11 @@ def fit_regressor(x, y, kind='svr', c=10.0, alpha=1.0):
 
     ``kind`` ``'ridge'`` (``alpha``) or ``'svr'`` (RBF, ``gamma='scale'``, ``C = c``); targets are scaled by
     their std while fitting, so ``c`` means the same for every target.
+
+    >>> x = np.linspace(-1, 1, 40)[:, None]
+    >>> head = fit_regressor(x, 3 * x[:, 0] + 1, 'ridge', alpha=1e-6)
+    >>> [round(float(v), 3) for v in predict_head(head, np.array([[0.0], [0.5]]))]
+    [1.0, 2.5]
     """
     from sklearn.linear_model import Ridge
     from sklearn.svm import SVR
@@ -92,7 +127,7 @@ def fit_regressor(x, y, kind='svr', c=10.0, alpha=1.0):
         head = {'coef': model.coef_, 'intercept': np.array(model.intercept_)}
     elif kind == 'svr':
         model = SVR(kernel='rbf', C=c, epsilon=0.05, gamma='scale').fit(x, target)
-        head = {'support': model.support_vectors_, 'dual': model.dual_coef_[0],
+        head = {'support': model.support_vectors_.astype(np.float32), 'dual': model.dual_coef_[0],
                 'intercept': np.array(model.intercept_[0]), 'gamma': np.array(model._gamma)}
     else:
         raise ValueError(f'unknown regressor kind {kind!r}')
