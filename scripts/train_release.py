@@ -61,6 +61,8 @@ def main(argv=None):
     # for tests: tiny templates (same file names as the lite ones in options/) and a scratch weights folder
     parser.add_argument('--templates', help=argparse.SUPPRESS)
     parser.add_argument('--weights_dir', help=argparse.SUPPRESS)
+    parser.add_argument('--max_iterations', type=int, help=argparse.SUPPRESS)  # per stage; keeps test runs short
+    parser.add_argument('--calibration_seconds', type=float, help=argparse.SUPPRESS)  # per timed window
     args = parser.parse_args(argv)
     os.environ['DDRSR_START_METHOD'] = args.start_method
     if not args.pack and args.start_method == 'forkserver':
@@ -83,7 +85,8 @@ def main(argv=None):
                                  weights_dir=args.weights_dir or WEIGHTS_DIR,
                                  templates_dir=args.templates or TEMPLATES_DIR, lanes=args.lanes,
                                  dry_run=args.dry_run, progress=not args.no_progress, command=command,
-                                 started=STARTED)
+                                 started=STARTED, max_iterations=args.max_iterations,
+                                 calibration_seconds=args.calibration_seconds)
     except DDRSRError as error:
         sys.exit(f'ddrsr: error: {error}')
     print(json.dumps(result, indent=1))

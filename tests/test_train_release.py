@@ -52,10 +52,14 @@ def test_plan_fits_the_budget_and_gives_the_pair_equal_iterations(gain):
     assert encoder * (5 / 6) / (rate['encoder'] * slow) + encoder / 6 / (rate['encoder_gan'] * slow) \
         == pytest.approx(stages['encoder']['seconds'], rel=0.01)
     assert plan['train_s'] + plan['reserve_s'] == pytest.approx(1000.0)
+    capped = make_plan(calibration(gain), 1000.0, gan_share=1 / 6, max_iterations=7)['stages']
+    assert {s['iterations'] for s in capped.values()} == {7}
     resize_stages(plan, ['rrdb_bn', 'rrdb_ddr_bn', 'rrdb_ddr_real'], 0.5)
     assert stages['rrdb_bn']['iterations'] == stages['rrdb_ddr_bn']['iterations']
     with pytest.raises(DDRSRError, match='larger --budget'):
         make_plan(calibration(gain), 4.0, gan_share=1 / 6)
+    with pytest.raises(DDRSRError, match='used the whole budget'):
+        make_plan(calibration(gain), -3.0, gan_share=1 / 6)
 
 
 def test_derived_options_scale_the_schedule_and_pass_the_checks():
@@ -68,6 +72,7 @@ def test_derived_options_scale_the_schedule_and_pass_the_checks():
     assert list(opt['datasets']) == ['train'] and 'val' not in opt
     loader = opt['datasets']['train']
     assert loader['prefetch_mode'] == 'cuda' and loader['pin_memory'] and loader['persistent_workers']
+    assert derive_options(template, stage, 600, 'cpu', {}, 75, 30)['datasets']['train']['persistent_workers']
     assert os.path.isabs(opt['datasets']['train']['dataroot_gt'])
     assert resolve_ema_decay(train) < 0.99  # `auto`: a horizon of 5% of 600 iterations
     check_ema_horizon(opt)
@@ -92,8 +97,9 @@ def _alive(pid):
 
 def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_path):
     out = tmp_path / 'release'
-    command = [sys.executable, SCRIPT, '--budget', '30', '--device', 'cpu', '--out', str(out), '--templates', TINY,
-               '--lanes', '2', '--no_progress']
+    # A budget that a loaded machine's calibration cannot use up, and short stages whatever the plan says.
+    command = [sys.executable, SCRIPT, '--budget', '300', '--device', 'cpu', '--out', str(out), '--templates', TINY,
+               '--lanes', '2', '--no_progress', '--max_iterations', '48', '--calibration_seconds', '0.2']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     states = out / 'experiments' / 'tiny_rrdb_clean' / 'training_states'
     with open(tmp_path / 'first.err', 'w') as err:
@@ -140,6 +146,21 @@ def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_p
     assert manifest['models']['rrdb_ddr_real']['option_file'] == 'options/train_rrdb_ddr_real_x4_lite_v2.yml'
     assert '| RRDB-DDR (b+n) |' in (out / 'validation.md').read_text()
 
+    # Brought back to another machine: a finished run evaluates and ships there, whatever --budget/--device say.
+    from ddrsr.release.runner import run_release
+    from ddrsr.weights_manifest import write_manifest
+
+    weights = tmp_path / 'weights'
+    weights.mkdir()
+    with pytest.raises(DDRSRError, match='no SHA256SUMS'):
+        run_release(str(out), 999, 'cpu', ship=True, weights_dir=str(weights), templates_dir=TINY, progress=False)
+    write_manifest(str(weights))
+    shipped = run_release(str(out), 999, 'cpu', ship=True, weights_dir=str(weights), templates_dir=TINY,
+                          progress=False)
+    for model in shipped['models'].values():  # tiny networks are not the zoo's lite architectures
+        assert not model['shipped']['shipped'] and 'ddrsr/zoo.py' in model['shipped']['reason']
+    assert os.listdir(weights) == ['SHA256SUMS']
+
 
 # ------------------------------------------------------------------------------------------------- ship
 def _tiny_arch():
@@ -173,20 +194,20 @@ def test_ship_replaces_a_file_only_when_the_new_model_beats_it(tmp_path, monkeyp
             for name, path in (('good', good), ('bad', bad))}
     assert rows['good']['clean']['psnr'] > rows['bad']['clean']['psnr'] + 3
 
-    first = publish.ship_stage(stage, bad, rows['bad'], val, str(weights), 'cpu', False)
+    first = publish.ship_stage(stage, bad, val, str(weights), 'cpu', False)
     assert first['shipped'] and first['shipped_before'] is None  # nothing shipped yet
     shipped = weights / stage.file
     verify_shipped(str(shipped), str(weights))  # SHA256SUMS rewritten by scripts/ship_weights.py
-    better = publish.ship_stage(stage, good, rows['good'], val, str(weights), 'cpu', False)
+    better = publish.ship_stage(stage, good, val, str(weights), 'cpu', False)
     assert better['shipped'] and better['new'] > better['shipped_before']
     digest = sha256_file(shipped)
-    worse = publish.ship_stage(stage, bad, rows['bad'], val, str(weights), 'cpu', False)
+    worse = publish.ship_stage(stage, bad, val, str(weights), 'cpu', False)
     assert not worse['shipped'] and 'not above' in worse['reason'] and sha256_file(shipped) == digest
     verify_shipped(str(shipped), str(weights))
 
     monkeypatch.setitem(zoo.MODELS, stage.zoo_name, {**zoo.MODELS[stage.zoo_name],
                                                      'arch': {**_tiny_arch(), 'num_feat': 16}})
-    other = publish.ship_stage(stage, good, rows['good'], val, str(weights), 'cpu', False)
+    other = publish.ship_stage(stage, good, val, str(weights), 'cpu', False)
     assert not other['shipped'] and 'ddrsr/zoo.py' in other['reason'] and sha256_file(shipped) == digest
 
 

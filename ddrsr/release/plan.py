@@ -43,6 +43,12 @@ def _cadence(stage):
     stage['print_every'] = max(1, n // LOG_LINES_PER_STAGE)
 
 
+def _cap(stage, max_iterations):
+    if max_iterations and stage['iterations'] > max_iterations:
+        stage['seconds'] *= max_iterations / stage['iterations']
+        stage['iterations'] = int(max_iterations)
+
+
 def resize_stages(plan, keys, factor):
     """Scale the iterations of the stages ``keys`` by ``factor`` (at least MIN_ITERATIONS each), in place.
 
@@ -53,12 +59,13 @@ def resize_stages(plan, keys, factor):
         stage = plan['stages'][key]
         stage['iterations'] = max(MIN_ITERATIONS, int(stage['iterations'] * factor))
         stage['seconds'] *= factor
+        _cap(stage, plan.get('max_iterations'))
         _cadence(stage)
     plan.setdefault('resized', []).append({'stages': list(keys), 'factor': factor})
     return plan
 
 
-def make_plan(calibration, seconds_left, gan_share, lanes=None):
+def make_plan(calibration, seconds_left, gan_share, lanes=None, max_iterations=None):
     """The training plan.
 
     Args:
@@ -66,6 +73,8 @@ def make_plan(calibration, seconds_left, gan_share, lanes=None):
         seconds_left (float): wall time left in the budget after data preparation and calibration.
         gan_share (float): the encoder template's share of GAN iterations, ``1 - gan_start_iter / total_iter``.
         lanes (int, optional): force 1 or 2 lanes instead of the calibration's choice.
+        max_iterations (int, optional): at most this many iterations per stage (tests: a run as short as it can be,
+            whatever the load on the machine made the calibration cost).
 
     Returns:
         dict: ``lanes``, ``threads`` per process, ``train_s`` (seconds planned for training), ``reserve_s``,
@@ -101,15 +110,21 @@ def make_plan(calibration, seconds_left, gan_share, lanes=None):
         else:
             n = int(stage['seconds'] * stage['rate'])
         stage['iterations'] = n
+        _cap(stage, max_iterations)
         _cadence(stage)
     short = {key: stage['iterations'] for key, stage in stages.items() if stage['iterations'] < MIN_ITERATIONS}
+    if short and train_s <= 0:
+        raise DDRSRError(f'data preparation and calibration used the whole budget ({seconds_left + reserve:.0f} s '
+                         f'were left for {reserve:.0f} s of export and evaluation plus training); give a larger '
+                         '--budget')
     if short:
         factor = max(MIN_ITERATIONS / max(n, 0.5) for n in short.values())
         raise DDRSRError(f'the budget leaves {train_s:.0f} s for training, too little for {", ".join(short)} '
                          f'(planned iterations: {short}); give a larger --budget, with at least '
                          f'{train_s * factor + reserve:.0f} s left after calibration')
     return {'lanes': lanes, 'threads': max(1, calibration['threads'] // lanes), 'train_s': train_s,
-            'reserve_s': reserve, 'phase_s': [train_s * share for share in PHASE_SHARES], 'phases': [list(map(list, phase)) for phase in LAYOUTS[lanes]], 'stages': stages}
+            'reserve_s': reserve, 'phase_s': [train_s * share for share in PHASE_SHARES],
+            'max_iterations': max_iterations, 'phases': [list(map(list, phase)) for phase in LAYOUTS[lanes]], 'stages': stages}
 
 
 def plan_table(plan):

@@ -103,21 +103,23 @@ def shipped_network(stage, weights_dir, device):
     return network.eval().requires_grad_(False).to(torch.device(device))
 
 
-def ship_stage(stage, new_file, new_row, val, weights_dir, device, progress=True):
+def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
     """Replace ``weights_dir/<file>`` by ``new_file`` if the new model beats it on ``stage.ship_specs``.
 
-    Returns ``{'shipped': bool, 'reason': str, 'new': dB, 'shipped_before': dB or None}``.
+    Both are evaluated here, on ``device``, as the zoo model ``stage.zoo_name`` (whose architecture the new file
+    must fit). Returns ``{'shipped': bool, 'reason': str, 'new': dB or None, 'shipped_before': dB or None}``.
     """
     from basicsr.archs import build_network
 
     from ddrsr.zoo import model_entry
 
-    new = mean_psnr(new_row, stage.ship_specs)
     try:  # the zoo must be able to load the file it will ship
-        load_into(build_network(model_entry(stage.zoo_name)['arch']), new_file, '')
+        network = load_into(build_network(model_entry(stage.zoo_name)['arch']), new_file, '')
     except DDRSRError as error:
-        return {'shipped': False, 'new': new, 'shipped_before': None,
+        return {'shipped': False, 'new': None, 'shipped_before': None,
                 'reason': f'not loadable as zoo model {stage.zoo_name!r} ({error}); update ddrsr/zoo.py first'}
+    network = network.eval().requires_grad_(False).to(torch.device(device))
+    new = mean_psnr(evaluate_network(network, val, stage.ship_specs, device, progress), stage.ship_specs)
     old_network = shipped_network(stage, weights_dir, device)
     old = None
     if old_network is not None:

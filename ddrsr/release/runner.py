@@ -87,7 +87,8 @@ class ReleaseRun:
     """One invocation of the release command on ``out`` (see the module docstring)."""
 
     def __init__(self, out, budget, device='auto', templates_dir=TEMPLATES_DIR, lanes=None, progress=True,
-                 started=None):
+                 started=None, max_iterations=None, calibration_seconds=None):
+        self.max_iterations, self.calibration_seconds = max_iterations, calibration_seconds
         self.started = started or time.monotonic()  # the budget counts from the command's start
         self.planned_here = False
         self.out = os.path.abspath(out)
@@ -96,15 +97,23 @@ class ReleaseRun:
         os.makedirs(self.out, exist_ok=True)
         self.lock = _lock(self.out)
         self.state = ReleaseState(self.out)
-        if 'plan' in self.state and (self.state['budget'], self.state['device']) != (self.budget, self.device):
+        if not self.finished and 'plan' in self.state and \
+                (self.state['budget'], self.state['device']) != (self.budget, self.device):
             raise DDRSRError(f'{self.out} holds a run planned for --budget {self.state["budget"]:g} --device '
                              f'{self.state["device"]}; rerun with those to continue it, or use a new --out')
         self.templates = {stage.key: load_template(stage, templates_dir) for stage in STAGES}
         self.weights = {stage.key: os.path.join(self.out, 'weights', stage.file) for stage in STAGES}
 
+    @property
+    def finished(self):
+        """Every stage is trained and exported (evaluation and shipping may still be to do, on any device)."""
+        return 'plan' in self.state and all(self.state.stage(s.key)['status'] == 'exported' for s in STAGES)
+
     # ------------------------------------------------------------------------------------------- planning
     def prepare(self):
         """Data, calibration and plan (once; a resumed run reuses them). Returns the plan."""
+        if self.finished:
+            return self.state['plan']
         made = ensure_training_data(self.templates, self.progress)
         if made:
             say(f'made training crops in {", ".join(made)}')
@@ -122,13 +131,13 @@ class ReleaseRun:
             template = self.templates[stage.key]
             opts[stage.key] = derive_options(template, stage, template['train']['total_iter'], self.device,
                                              stand_in, 10 ** 9, 10 ** 9)
-        seconds = min(5.0, max(0.3, 0.008 * self.budget))
+        seconds = self.calibration_seconds or min(5.0, max(0.3, 0.008 * self.budget))
         say(f'calibrating on {self.device} ({seconds:.1f} s per measurement)')
         calibration = calibrate(opts, int(opts['encoder']['train']['gan_start_iter']), self.device, _threads(),
                                 seconds, folder, self.progress, side_by_side=self.lanes != 1)
         gan_share = 1 - encoder['train'].get('gan_start_iter', 0) / encoder['train']['total_iter']
         spent = time.monotonic() - self.started
-        plan = make_plan(calibration, self.budget - spent, gan_share, self.lanes)
+        plan = make_plan(calibration, self.budget - spent, gan_share, self.lanes, self.max_iterations)
         plan['spent_before_training_s'] = spent
         self.state['plan'] = plan
         option_files = self._write_options([stage.key for stage in STAGES])
@@ -277,11 +286,17 @@ class ReleaseRun:
         return table
 
     def ship(self, weights_dir):
+        from ddrsr.weights_manifest import MANIFEST_NAME
+
+        if not os.path.isfile(os.path.join(weights_dir, MANIFEST_NAME)):
+            raise DDRSRError(f'{weights_dir} has no {MANIFEST_NAME}, so there are no shipped weights to compare with; '
+                             'run --ship in the repository (copy OUT back from the GPU machine and rerun the command '
+                             'there with --device auto --ship)')
         val, results = self.validation(), self.state.setdefault('shipped', {})
         for stage in STAGES:
             if stage.key not in results:
-                results[stage.key] = publish.ship_stage(stage, self.weights[stage.key], self.state['evaluation'][stage.key],
-                                                        val, weights_dir, self.device, self.progress)
+                results[stage.key] = publish.ship_stage(stage, self.weights[stage.key], val, weights_dir, self.device,
+                                                        self.progress)
                 self.state.save()
                 say(f'{stage.key}: {"shipped" if results[stage.key]["shipped"] else "kept the shipped file"} '
                     f'({results[stage.key]["reason"]})')
@@ -302,10 +317,10 @@ class ReleaseRun:
         for stage in STAGES:
             stage_state, planned = self.state.stage(stage.key), self.state['plan']['stages'][stage.key]
             models[stage.key] = {
-                'file': os.path.relpath(stage_state['file'], self.out), 'zoo_name': stage.zoo_name,
+                'file': os.path.relpath(self.weights[stage.key], self.out), 'zoo_name': stage.zoo_name,
                 'sha256': stage_state['sha256'], 'bytes': stage_state['bytes'],
                 'parameters': stage_state['parameters'], 'template': stage.template,
-                'option_file': os.path.relpath(self.state['options'][stage.key], self.out),
+                'option_file': os.path.join('options', stage.template),
                 'iterations': stage_state['iterations'], 'wall_s': round(stage_state['wall_s'], 1),
                 'segments': stage_state['segments'], 'device': self.state['device_name'],
                 'calibrated_it_per_s': round(planned['rate'], 3),
@@ -320,12 +335,14 @@ class ReleaseRun:
 
 
 def run_release(out, budget, device='auto', ship=False, weights_dir=WEIGHTS_DIR, templates_dir=TEMPLATES_DIR,
-                lanes=None, dry_run=False, progress=True, command=None, started=None):
+                lanes=None, dry_run=False, progress=True, command=None, started=None, max_iterations=None,
+                calibration_seconds=None):
     """The whole release command; returns the manifest (or, with ``dry_run``, the plan).
 
     ``started`` (``time.monotonic()`` at the command's start) is when the budget began; default: now.
     """
-    run = ReleaseRun(out, budget, device, templates_dir, lanes, progress, started)
+    run = ReleaseRun(out, budget, device, templates_dir, lanes, progress, started, max_iterations,
+                     calibration_seconds)
     resumed = 'plan' in run.state
     plan = run.prepare()
     say(('continuing the plan in ' if resumed else 'planned ') + os.path.join(run.out, 'release_state.json'))
@@ -333,7 +350,8 @@ def run_release(out, budget, device='auto', ship=False, weights_dir=WEIGHTS_DIR,
         say(line)
     if dry_run:
         return {'plan': plan, 'calibration': run.state['calibration']}
-    run.train()
+    if not run.finished:
+        run.train()
     run.evaluate()
     if ship:
         run.ship(weights_dir)
