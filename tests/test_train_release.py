@@ -250,3 +250,22 @@ def test_pack_resizes_photos_keeps_exact_validation_crops_and_stays_under_the_ca
         assert (bundle / path).is_file(), path
     assert not glob.glob(str(bundle / '**' / '*.pth'), recursive=True)
     assert 'pip install --no-index --no-deps' in (bundle / 'install.sh').read_text()
+
+
+def test_a_plan_that_does_not_fit_keeps_the_calibration_for_a_larger_budget(tmp_path, capsys):
+    from ddrsr.release.runner import run_release
+    from ddrsr.release.state import ReleaseState
+
+    state = ReleaseState(str(tmp_path))
+    state['calibration'] = {**calibration(1.6, threads=1), 'device': 'cpu'}
+    state.save()
+    with pytest.raises(DDRSRError, match='larger --budget'):
+        run_release(str(tmp_path), 5, 'cpu', templates_dir=TINY, dry_run=True, progress=False)
+    result = run_release(str(tmp_path), 500, 'cpu', templates_dir=TINY, dry_run=True, progress=False)
+    err = capsys.readouterr().err
+    assert 'reusing the calibration' in err and 'calibrating' not in err
+    assert result['calibration']['gain'] == 1.6 and result['plan']['lanes'] == 2
+    assert not glob.glob(str(tmp_path / 'calibration' / '*.json'))  # nothing was measured
+    opt = yaml.safe_load((tmp_path / 'options' / 'train_rrdb_x4_lite.yml').read_text())
+    assert opt['train']['total_iter'] == result['plan']['stages']['rrdb_bn']['iterations']
+    assert opt['path']['pretrain_network_g'] == str(tmp_path / 'weights' / 'rrdb_clean_x4_lite.pth')

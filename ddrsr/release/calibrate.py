@@ -8,6 +8,7 @@ timed together, one process each, with half the threads each, starting their tim
 """
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -97,6 +98,7 @@ def measure(opt, phases, threads, log_path, result_path, warmup, seconds, barrie
     with open(result_path + '.tmp', 'w') as f:
         json.dump(result, f)
     os.replace(result_path + '.tmp', result_path)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def _run(jobs, folder, barrier=None):

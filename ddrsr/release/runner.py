@@ -131,10 +131,16 @@ class ReleaseRun:
             template = self.templates[stage.key]
             opts[stage.key] = derive_options(template, stage, template['train']['total_iter'], self.device,
                                              stand_in, 10 ** 9, 10 ** 9)
-        seconds = self.calibration_seconds or min(5.0, max(0.3, 0.008 * self.budget))
-        say(f'calibrating on {self.device} ({seconds:.1f} s per measurement)')
-        calibration = calibrate(opts, int(opts['encoder']['train']['gan_start_iter']), self.device, _threads(),
-                                seconds, folder, self.progress, side_by_side=self.lanes != 1)
+        calibration = self.state.get('calibration')
+        if calibration and calibration['device'] == self.device and (self.lanes == 1 or calibration['side_by_side']):
+            say(f'reusing the calibration in {self.state.path} (a plan for an earlier --budget did not fit)')
+        else:
+            seconds = self.calibration_seconds or min(5.0, max(0.3, 0.008 * self.budget))
+            say(f'calibrating on {self.device} ({seconds:.1f} s per measurement)')
+            calibration = calibrate(opts, int(opts['encoder']['train']['gan_start_iter']), self.device, _threads(),
+                                    seconds, folder, self.progress, side_by_side=self.lanes != 1)
+            self.state['calibration'] = calibration
+            self.state.save()  # kept even if no plan fits the budget: a rerun with a larger one reuses it
         gan_share = 1 - encoder['train'].get('gan_start_iter', 0) / encoder['train']['total_iter']
         spent = time.monotonic() - self.started
         plan = make_plan(calibration, self.budget - spent, gan_share, self.lanes, self.max_iterations)
