@@ -113,15 +113,22 @@ def _run(jobs, folder, barrier=None):
         log = os.path.join(folder, f'{tag}.log')
         processes.append((tag, result, log, workers.start(measure, opt, phases, threads, log, result, warmup,
                                                           seconds, barrier)))
+    while any(p.is_alive() for *_, p in processes):  # a child that fails leaves its partner at the barrier
+        if any(p.exitcode not in (None, 0) for *_, p in processes):
+            break
+        time.sleep(0.05)
     results = {}
-    for tag, result, log, process in processes:
-        process.join()
+    for tag, result, log, process in sorted(processes, key=lambda job: job[3].exitcode in (None, 0)):  # failed first
+        if process.exitcode is not None:
+            process.join()
         if process.exitcode != 0 or not os.path.exists(result):
             for _, _, _, other in processes:
                 if other.is_alive():
                     other.kill()
-            with open(log, errors='replace') as f:
-                tail = f.read()[-1500:]
+            tail = '(no output)'
+            if os.path.exists(log):
+                with open(log, errors='replace') as f:
+                    tail = f.read()[-1500:]
             raise DDRSRError(f'calibration of {tag} failed (exit code {process.exitcode}); its log {log} ends '
                              f'with:\n{tail}')
         with open(result) as f:

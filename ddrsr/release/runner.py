@@ -207,8 +207,10 @@ class ReleaseRun:
             if other.is_alive():
                 other.kill()
         log = os.path.join(self.out, 'logs', f'{key}.log')
-        with open(log, errors='replace') as f:
-            tail = f.read()[-2000:]
+        tail = '(no output)'
+        if os.path.exists(log):
+            with open(log, errors='replace') as f:
+                tail = f.read()[-2000:]
         raise DDRSRError(f'the {key} stage failed (exit code {process.exitcode}); the same command resumes it '
                          f'after a fix. Its log {log} ends with:\n{tail}')
 
