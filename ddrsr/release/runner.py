@@ -133,7 +133,7 @@ class ReleaseRun:
                                              stand_in, 10 ** 9, 10 ** 9)
         calibration = self.state.get('calibration')
         if calibration and calibration['device'] == self.device and (self.lanes == 1 or calibration['side_by_side']):
-            say(f'reusing the calibration in {self.state.path} (a plan for an earlier --budget did not fit)')
+            say(f'reusing the calibration in {self.state.path} from an earlier invocation')
         else:
             seconds = self.calibration_seconds or min(5.0, max(0.3, 0.008 * self.budget))
             say(f'calibrating on {self.device} ({seconds:.1f} s per measurement)')
