@@ -114,10 +114,11 @@ def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
     from ddrsr.zoo import model_entry
 
     try:  # the zoo must be able to load the file it will ship
-        network = load_into(build_network(model_entry(stage.zoo_name)['arch']), new_file, '')
+        network = load_into(build_network(model_entry(stage.zoo_name)['arch']), new_file,
+                            f'the new network_g is not the architecture of zoo model {stage.zoo_name!r}')
     except DDRSRError as error:
         return {'shipped': False, 'new': None, 'shipped_before': None,
-                'reason': f'not loadable as zoo model {stage.zoo_name!r} ({error}); update ddrsr/zoo.py first'}
+                'reason': f'{error}; update ddrsr/zoo.py first'}
     network = network.eval().requires_grad_(False).to(torch.device(device))
     new = mean_psnr(evaluate_network(network, val, stage.ship_specs, device, progress), stage.ship_specs)
     old_network = shipped_network(stage, weights_dir, device)
