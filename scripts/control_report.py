@@ -191,7 +191,7 @@ def markdown(args, table, noise, base, bicubic, figure, command):
               'ddrsr inspect photo.jpg                                # recommends a strength', '```', '',
               'From Python: `Upsampler(strength=0.5)`, or set `upsampler.strength` between photos. The ONNX backend '
               'steers the embedding between its encoder and generator graphs, so `--backend onnx` takes the same '
-              'flag. A model whose weights lack `clean_embedding` (NaN) runs at strength 1 as before and refuses '
+              'flag (the one-graph export of `ddrsr export`, lq -> sr, computes e inside and runs at strength 1). A model whose weights lack `clean_embedding` (NaN) runs at strength 1 as before and refuses '
               'any other strength with a message naming `scripts/compute_clean_embedding.py`.', '']
     return '\n'.join(lines)
 

@@ -5,7 +5,8 @@
     python scripts/regenerate_control_inspect.py --weights results/rrdb_ddr_real_x4_lite_clean.pth
 
 1. ``scripts/train_inspect_regressors.py``: the regressors and the per-spec strength table of this model
-   (``weights/inspect_regressors_lite.npz``; about 10 minutes on one core);
+   (``weights/inspect_regressors_lite.npz``; about 10 minutes on one core; ``--strength_only`` keeps the heads,
+   which depend only on the frozen encoder, and recomputes the table: a few minutes);
 2. ``scripts/control_report.py``: docs/CONTROL.md and docs/control/strength_crops.png;
 3. ``scripts/inspect_report.py``: docs/INSPECT.md (downloads two small Debian packages unless ``--debs none``).
 
@@ -27,9 +28,12 @@ def main(argv=None):
     parser.add_argument('--weights', help='checkpoint with a clean embedding (default: the shipped file)')
     parser.add_argument('--debs', nargs='+', help='passed to inspect_report.py (e.g. none)')
     parser.add_argument('--skip_regressors', action='store_true', help='keep the existing regressor file')
+    parser.add_argument('--strength_only', action='store_true', help='keep the regressor heads (they depend only on '
+                        'the frozen encoder) and recompute only the strength table of this model (a few minutes)')
     args = parser.parse_args(argv)
     common = (['-n', args.model] if args.model else []) + (['--weights', args.weights] if args.weights else [])
-    steps = [] if args.skip_regressors else [['scripts/train_inspect_regressors.py', *common]]
+    fit = ['scripts/train_inspect_regressors.py', *common] + (['--strength_only'] if args.strength_only else [])
+    steps = [] if args.skip_regressors else [fit]
     steps += [['scripts/control_report.py', *common],
               ['scripts/inspect_report.py', *common, *(['--debs', *args.debs] if args.debs else [])]]
     for step in steps:

@@ -12,13 +12,13 @@ blur sigma U(0.3, 4) with probability 1/2 (else none), noise sigma U(1, 30) with
 U{30..95} with probability 1/2; and once more with each named spec (for the nearest-spec classifier).
 
 Features: the frozen encoder generator's pooled features of the 64 px LR patch (``DDREncoder.pooled``).
-Heads: ridge and RBF SVR (C 10 and 100) are fitted for blur, noise and JPEG q; the one with the lower MAE on held-out
-training photos (a fifth of the photos, split by photo) is refitted on all training photos and kept.
+Heads: ridge and RBF SVR (C 10 and 100) are fitted for blur, noise and JPEG q; the one with the lower MAE in 5-fold
+cross-validation grouped by source photo (no photo on both sides) is refitted on all training crops and kept.
 
 Strength table: for each named spec, the ``--strength`` with the best PSNR (Y, border 4) on a few training
 crops, for the model given (it needs the model's clean embedding; see scripts/compute_clean_embedding.py).
 ``ddrsr inspect`` recommends the confidence-weighted mean of these over the nearest-spec probabilities.
-Prints a JSON summary (chosen kinds, held-out MAEs, the strength table).
+Prints a JSON summary (chosen kinds, cross-validated MAEs, the strength table).
 """
 import argparse
 import json
@@ -105,13 +105,19 @@ def spec_set(model, crops, specs, seed, scale=4, batch=32):
     return np.concatenate(features), np.array(labels)
 
 
-def choose_regressor(x_fit, y_fit, x_held, y_held):
-    """Fit ridge and SVR candidates; return ``(kind, kwargs, {candidate: held-out MAE})``."""
+def choose_regressor(x, y, groups, folds=5):
+    """Fit ridge and SVR candidates in ``folds``-fold cross-validation grouped by source photo (no photo in both
+    the fitting and the checking part); return ``(kind, kwargs, {candidate: mean held-out MAE})``."""
+    from sklearn.model_selection import GroupKFold
+
     candidates = {'ridge': ('ridge', {'alpha': 1.0}), 'svr_c10': ('svr', {'c': 10.0}), 'svr_c100': ('svr', {'c': 100.0})}
     maes = {}
     for name, (kind, kwargs) in candidates.items():
-        head = fit_regressor(x_fit, y_fit, kind, **kwargs)
-        maes[name] = float(np.abs(predict_head(head, x_held) - y_held).mean())
+        errors = []
+        for fit, held in GroupKFold(folds).split(x, y, groups):
+            head = fit_regressor(x[fit], y[fit], kind, **kwargs)
+            errors.append(float(np.abs(predict_head(head, x[held]) - y[held]).mean()))
+        maes[name] = float(np.mean(errors))
     best = min(maes, key=maes.get)
     return candidates[best][0], candidates[best][1], maes
 
@@ -131,51 +137,30 @@ def strength_table(model, crops, specs, seed, scale=4):
     return table
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-n', '--model', default=DEFAULT_MODEL, help=f'zoo DDR model (default: {DEFAULT_MODEL})')
-    parser.add_argument('--weights', help='its checkpoint (default: the shipped file); with a clean embedding for '
-                        'the strength table')
-    parser.add_argument('-o', '--output', default=DEFAULT_OUTPUT, help='npz to write (default: %(default)s)')
-    parser.add_argument('--crops', type=int, default=1000, help='training crops used (default: 1000)')
-    parser.add_argument('--repeats', type=int, default=3, help='random degradations per crop (default: 3)')
-    parser.add_argument('--spec_crops', type=int, default=300, help='crops per named spec (default: 300)')
-    parser.add_argument('--strength_crops', type=int, default=8, help='crops per spec for the strength table')
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    started = time.time()
-    torch.manual_seed(args.seed)
-    try:
-        model = load_model(args.model, weights=args.weights)
-        if not getattr(model, 'use_ddr', False):
-            raise DDRSRError(f'model {args.model!r} has no DDR encoder; pass a DDR model with -n')
-        paths = list_images(TRAIN_HR, TRAIN_META)
-    except DDRSRError as error:
-        print(f'train_inspect_regressors: error: {error}', file=sys.stderr)
-        return 2
-    rng = np.random.RandomState(args.seed)
-    paths = [paths[i] for i in np.sort(rng.permutation(len(paths))[:args.crops])]
-    photos = sorted({photo_of(p) for p in paths})
-    held_photos = set(np.array(photos)[rng.permutation(len(photos))[:max(1, len(photos) // 5)]])
+def fit_heads(model, paths, args):
+    """Fit every regressor/classifier head on random and named-spec degradations of the training crops ``paths``.
+
+    Returns ``(arrays, summary)``: the npz arrays and a JSON-able summary.
+    """
+    rng = np.random.RandomState(args.seed + 1)
+    photos = np.array([photo_of(p) for p in paths])
     crops = load_crops(paths)
-    held_crop = np.array([photo_of(p) in held_photos for p in paths])
 
     features, targets, index = random_set(model, crops, args.repeats, args.seed)
     mean, scale = features.mean(0), features.std(0) + 1e-8
     x = (features - mean) / scale
-    held = held_crop[index]
     arrays = {'format_version': np.array(FORMAT_VERSION), 'feature_mean': mean, 'feature_scale': scale,
               'encoder_fingerprint': np.array(encoder_fingerprint(model.encoder)),
               'encoder_layer': np.array(model.encoder.layer)}
-    summary = {'train_crops': len(paths), 'photos': len(photos), 'held_out_photos': len(held_photos),
-               'samples': len(x), 'heads': {}}
+    summary = {'train_crops': len(paths), 'photos': len(set(photos)), 'samples': len(x), 'heads': {},
+               'selection': '5-fold cross-validation grouped by source photo'}
     for column, name in enumerate(('blur', 'noise', 'jpeg_quality')):
         rows = targets[:, 2] > 0 if name == 'jpeg_quality' else np.ones(len(x), bool)
         y = targets[:, column]
-        kind, kwargs, maes = choose_regressor(x[rows & ~held], y[rows & ~held], x[rows & held], y[rows & held])
+        kind, kwargs, maes = choose_regressor(x[rows], y[rows], photos[index][rows])
         head = fit_regressor(x[rows], y[rows], kind, **kwargs)
         arrays.update({f'{name}.{k}': v for k, v in head.items()})
-        summary['heads'][name] = {'chosen': kind, **kwargs, 'held_out_mae': maes}
+        summary['heads'][name] = {'chosen': kind, **kwargs, 'cross_validated_mae': maes}
     present = np.where(targets[:, 2] > 0, 'jpeg', 'none')
     head = fit_classifier(x, present, ['none', 'jpeg'])
     arrays.update({f'jpeg_present.{k}': v for k, v in head.items()})
@@ -188,9 +173,50 @@ def main(argv=None):
     summary['heads']['spec'] = {'train_accuracy': float(np.mean(
         np.array(NAMED_SPECS)[predict_head(head, spec_x).argmax(1)] == labels))}
 
+    return arrays, summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-n', '--model', default=DEFAULT_MODEL, help=f'zoo DDR model (default: {DEFAULT_MODEL})')
+    parser.add_argument('--weights', help='its checkpoint (default: the shipped file); with a clean embedding for '
+                        'the strength table')
+    parser.add_argument('-o', '--output', default=DEFAULT_OUTPUT, help='npz to write (default: %(default)s)')
+    parser.add_argument('--crops', type=int, default=1000, help='training crops used (default: 1000)')
+    parser.add_argument('--repeats', type=int, default=3, help='random degradations per crop (default: 3)')
+    parser.add_argument('--spec_crops', type=int, default=300, help='crops per named spec (default: 300)')
+    parser.add_argument('--strength_crops', type=int, default=16, help='crops per spec for the strength table (default: 16)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--strength_only', action='store_true', help='keep the heads already in --output (they '
+                        'depend only on the frozen encoder) and recompute only the strength table for this model')
+    args = parser.parse_args(argv)
+    started = time.time()
+    torch.manual_seed(args.seed)
+    try:
+        model = load_model(args.model, weights=args.weights)
+        if not getattr(model, 'use_ddr', False):
+            raise DDRSRError(f'model {args.model!r} has no DDR encoder; pass a DDR model with -n')
+        paths = list_images(TRAIN_HR, TRAIN_META)
+    except DDRSRError as error:
+        print(f'train_inspect_regressors: error: {error}', file=sys.stderr)
+        return 2
+    paths = [paths[i] for i in np.sort(np.random.RandomState(args.seed).permutation(len(paths))[:args.crops])]
+    if args.strength_only:
+        try:
+            arrays = {k: v for k, v in DDRRegressors.load(args.output).arrays.items() if not k.startswith('strength.')}
+        except DDRSRError as error:
+            print(f'train_inspect_regressors: error: --strength_only needs the existing file: {error}', file=sys.stderr)
+            return 2
+        if str(arrays['encoder_fingerprint']) != encoder_fingerprint(model.encoder):
+            print('train_inspect_regressors: error: the heads in --output were fitted on another encoder; run '
+                  'without --strength_only', file=sys.stderr)
+            return 2
+        summary = {'kept_heads_from': args.output}
+    else:
+        arrays, summary = fit_heads(model, paths, args)
     if model.has_clean_embedding:
-        table_crops = crops[np.sort(rng.permutation(len(crops))[:args.strength_crops])]
-        table = strength_table(model, table_crops, NAMED_SPECS, args.seed + 11)
+        chosen = np.sort(np.random.RandomState(args.seed + 11).permutation(len(paths))[:args.strength_crops])
+        table = strength_table(model, load_crops([paths[i] for i in chosen]), NAMED_SPECS, args.seed + 11)
         best = np.array(STRENGTH_GRID)[table.argmax(1)]
         arrays.update({'strength.specs': np.array(NAMED_SPECS), 'strength.grid': np.array(STRENGTH_GRID),
                        'strength.psnr': table, 'strength.best': best,

@@ -239,3 +239,13 @@ def test_docstring_examples_run():
         module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_shipped_regressors_belong_to_the_default_models_encoder():
+    """weights/inspect_regressors_lite.npz must be refitted (scripts/train_inspect_regressors.py) with a new encoder."""
+    from ddrsr.inspect import DEFAULT_REGRESSORS
+    from ddrsr.zoo import load_model
+
+    regressors = DDRRegressors.load(DEFAULT_REGRESSORS)
+    assert regressors.fingerprint == encoder_fingerprint(load_model().encoder)
+    assert set(regressors.spec_names) == {'clean', 'blur2', 'blur4', 'noise20', 'blur2_noise20', 'jpeg30', 'jpeg50'}
