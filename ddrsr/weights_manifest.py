@@ -11,7 +11,7 @@ import os
 from ddrsr.errors import DDRSRError
 
 MANIFEST_NAME = 'SHA256SUMS'
-WEIGHT_EXTENSIONS = ('.pth', '.pt')
+WEIGHT_EXTENSIONS = ('.pth', '.pt', '.npz')  # .npz: the inspect regressors
 
 
 def sha256_file(path, chunk=1 << 20):

@@ -224,7 +224,17 @@ class DDRRegressors:
 
     @classmethod
     def load(cls, path):
-        """Read a regressor file with ``allow_pickle=False``; DDRSRError when it is missing or malformed."""
+        """Read a regressor file with ``allow_pickle=False``; DDRSRError when it is missing or malformed.
+
+        The shipped file (in ``weights/``) is first checked against ``weights/SHA256SUMS``.
+        """
+        import os
+
+        from ddrsr.weights_manifest import verify_shipped
+        from ddrsr.zoo import WEIGHTS_DIR
+
+        if os.path.isfile(path) and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):
+            verify_shipped(path, WEIGHTS_DIR)
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
