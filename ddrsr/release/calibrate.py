@@ -122,13 +122,8 @@ def _run(jobs, folder, barrier=None):
         if process.exitcode is not None:
             process.join()
         if process.exitcode != 0 or not os.path.exists(result):
-            for _, _, _, other in processes:
-                if other.is_alive():
-                    other.kill()
-            tail = '(no output)'
-            if os.path.exists(log):
-                with open(log, errors='replace') as f:
-                    tail = f.read()[-1500:]
+            workers.kill_alive(other for _, _, _, other in processes)
+            tail = workers.log_tail(log, 1500)
             raise DDRSRError(f'calibration of {tag} failed (exit code {process.exitcode}); its log {log} ends '
                              f'with:\n{tail}')
         with open(result) as f:

@@ -203,14 +203,9 @@ class ReleaseRun:
         say(f'{key}: {planned["iterations"]} iterations in {stage_state["wall_s"]:.0f} s -> {self.weights[key]}')
 
     def _failed(self, key, process, running):
-        for _, other, _, _ in running.values():
-            if other.is_alive():
-                other.kill()
+        workers.kill_alive(other for _, other, _, _ in running.values())
         log = os.path.join(self.out, 'logs', f'{key}.log')
-        tail = '(no output)'
-        if os.path.exists(log):
-            with open(log, errors='replace') as f:
-                tail = f.read()[-2000:]
+        tail = workers.log_tail(log, 2000)
         raise DDRSRError(f'the {key} stage failed (exit code {process.exitcode}); the same command resumes it '
                          f'after a fix. Its log {log} ends with:\n{tail}')
 

@@ -99,3 +99,18 @@ def start(target, *args):
     process = context().Process(target=_entry, args=(os.getpid(), target, args), daemon=False)
     process.start()
     return process
+
+
+def kill_alive(processes):
+    """Kill every process in ``processes`` that is still running (the others of a group that failed)."""
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+
+
+def log_tail(path, chars):
+    """The last ``chars`` characters of the log at ``path``, or ``'(no output)'`` when there is none."""
+    if not os.path.exists(path):
+        return '(no output)'
+    with open(path, errors='replace') as f:
+        return f.read()[-chars:]
