@@ -1,6 +1,4 @@
 """Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle), writing them atomically."""
-import os
-
 import torch
 
 from ddrsr.atomic_file import AtomicFile

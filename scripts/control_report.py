@@ -176,13 +176,13 @@ def markdown(args, table, noise, base, bicubic, figure, command):
               + ('' if falls else '; it rises between some neighbouring strengths') + ').']
     gap = table['clean'][0.0] - base['clean']
     lines += ['', '## Clean inputs: strength 0 against the clean-trained RRDB', '',
-              f'| | PSNR on clean (dB) |', '|---|---:|', f'| bicubic | {bicubic["clean"]:.2f} |',
+              '| | PSNR on clean (dB) |', '|---|---:|', f'| bicubic | {bicubic["clean"]:.2f} |',
               f'| `{args.baseline}` (plain RRDB, clean-trained) | {base["clean"]:.2f} |',
               f'| `{args.model}`, s = 0 | {table["clean"][0.0]:.2f} |',
               f'| `{args.model}`, s = 1 | {table["clean"][1.0]:.2f} |', '',
               f'**Target: s = 0 within 0.2 dB of `{args.baseline}`: {"met" if gap >= -0.2 else "MISSED"}** '
               f'(difference {gap:+.2f} dB{"; above it counts as met" if gap > 0.2 else ""}).', '',
-              f'The plain RRDB on every spec, for reference: '
+              'The plain RRDB on every spec, for reference: '
               + ', '.join(f'{spec} {value:.2f}' for spec, value in base.items()) + ' dB.', '',
               '## Crops', '', f'Validation photo {args.image_index}, each row one spec; columns: the input (bicubic), '
               'strengths 0, 0.5, 1 and 1.5, and the ground truth.', '',

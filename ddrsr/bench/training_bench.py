@@ -184,8 +184,7 @@ def bench_train_step(option_file, repeats=5, warmup=1, seed=0, step='ddrsr', ove
             synchronize()
             times.append(time.perf_counter() - start)
         counts = count_dispatched_ops(iteration)
-        del model
-        gc.collect()
+    gc.collect()
     ms = 1000 * float(np.median(times))
     return {'option_file': option_file, 'step': step, 'device': device, 'overrides': dict(overrides or {}),
             'batch': batch_size, 'gt_size': size, 'threads': torch.get_num_threads(), 'ms_per_iter': ms,
