@@ -98,7 +98,9 @@ def test_no_unsafe_unpickling_in_the_code():
 # ------------------------------------------------------------------------------------ sha256 manifest
 def test_manifest_matches_every_shipped_file():
     manifest = read_manifest(zoo.WEIGHTS_DIR)
-    shipped = sorted(n for n in os.listdir(zoo.WEIGHTS_DIR) if n.endswith(('.pth', '.pt')))
+    from ddrsr.weights_manifest import WEIGHT_EXTENSIONS
+
+    shipped = sorted(n for n in os.listdir(zoo.WEIGHTS_DIR) if n.endswith(WEIGHT_EXTENSIONS))
     assert sorted(manifest) == shipped, 'weights/ changed: run python scripts/ship_weights.py --manifest_only'
     for name, digest in manifest.items():
         assert sha256_file(os.path.join(zoo.WEIGHTS_DIR, name)) == digest, name
