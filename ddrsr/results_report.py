@@ -7,7 +7,6 @@ against the plain baseline trained identically), checked only for the rows that 
 import datetime
 import os
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -124,18 +123,30 @@ def save_visual_comparison(candidates, hr_dir, specs, path, scale=4, meta_info=N
         images.append(item['gt'][None])
         height, width = images[-1].shape[-2:]
         top, left = max(0, (height - window) // 2), max(0, (width - window) // 2)
-        for column, image in enumerate(images):
-            crop = image[0, :, top:top + window, left:left + window].permute(1, 2, 0).numpy()
-            axis = axes[row][column]
-            axis.imshow(np.clip(crop, 0, 1), interpolation='nearest')
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(columns[column], fontsize=8)
-            if column == 0:
-                axis.set_ylabel(spec, fontsize=9)
+        draw_image_row(axes[row], [image[:, :, top:top + window, left:left + window] for image in images], spec,
+                       columns if row == 0 else None, title_size=8)
+    return save_figure(figure, path, dpi=110)
+
+
+def draw_image_row(axes, images, label, titles=None, title_size=9):
+    """One row of an image grid: each ``(1, 3, H, W)`` image in [0, 1] into its axis, no ticks, ``label`` on the
+    left, and ``titles`` above (pass them for the first row only)."""
+    for column, (axis, image) in enumerate(zip(axes, images)):
+        axis.imshow(image[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy(), interpolation='nearest')
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if titles:
+            axis.set_title(titles[column], fontsize=title_size)
+        if column == 0:
+            axis.set_ylabel(label, fontsize=9)
+
+
+def save_figure(figure, path, dpi):
+    """Lay out, write ``path`` (its folder is created) and close ``figure``; returns ``path``."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path

@@ -34,6 +34,7 @@ from basicsr.utils import tensor2img  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.data.spec_paired_dataset import SpecPairedDataset  # noqa: E402
 from ddrsr.inspect.noise import sigma_wavelet_mad  # noqa: E402
+from ddrsr.results_report import draw_image_row, save_figure  # noqa: E402
 from ddrsr.weights_manifest import sha256_file  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
 
@@ -120,20 +121,8 @@ def crops_figure(model, pairs_by_spec, path, image_index=0):
             embedding = model.encode(lq)
             images = [F.interpolate(lq, scale_factor=4, mode='bicubic', align_corners=False)]
             images += [model(lq, embedding=model.steer(embedding, s)) for s in FIGURE_STRENGTHS] + [gt]
-            for col, image in enumerate(images):
-                axis = axes[row, col]
-                axis.imshow(image[0].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation='nearest')
-                axis.set_xticks([])
-                axis.set_yticks([])
-                if row == 0:
-                    axis.set_title(columns[col], fontsize=9)
-                if col == 0:
-                    axis.set_ylabel(spec, fontsize=9)
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+            draw_image_row(axes[row], images, spec, columns if row == 0 else None)
+    return save_figure(figure, path, dpi=80)
 
 
 def markdown(args, table, noise, base, bicubic, figure, command):
