@@ -110,3 +110,14 @@ def test_cuda_runs_get_the_cuda_prefetcher_unless_the_file_chose():
     assert prefer_cuda_prefetcher(opt(1))['datasets']['train'] == {'prefetch_mode': 'cuda', 'pin_memory': True}
     assert prefer_cuda_prefetcher(opt(0))['datasets']['train'] == {'prefetch_mode': None}
     assert prefer_cuda_prefetcher(opt(2, 'cpu'))['datasets']['train'] == {'prefetch_mode': 'cpu'}
+
+
+def test_nan_before_the_losses_change_is_reported_when_they_change(tmp_path):
+    from ddrsr.errors import DDRSRError
+
+    model = build_smoke_model(tmp_path)
+    model.current_iter = 4
+    model.reduce_loss_dict({'l_g_pix': torch.tensor(float('inf'))})  # the last pixel-only step diverged
+    model.current_iter = 5
+    with pytest.raises(DDRSRError, match='diverged at iteration 4: l_g_pix = inf'):  # the GAN phase starts
+        model.reduce_loss_dict({'l_g_pix': torch.tensor(0.1), 'l_g_gan': torch.tensor(0.2)})

@@ -44,6 +44,10 @@ class CrashSafeMixin:
                 if self.opt.get('rank', 0) == 0:
                     losses /= self.opt['world_size']
             if losses is not None:
+                if getattr(self, '_loss_names', names) != names:
+                    # The set of losses changed (e.g. the GAN phase began): settle the old flag first, once.
+                    self.check_finite_losses()
+                    self._first_bad_iter = self._first_bad_losses = None
                 iteration = torch.tensor(float(getattr(self, 'current_iter', 0) or 0), device=losses.device)
                 bad = ~torch.isfinite(losses).all()
                 first = getattr(self, '_first_bad_iter', None)
@@ -53,8 +57,7 @@ class CrashSafeMixin:
                 is_first = bad & (first < 0)
                 self._first_bad_iter = torch.where(is_first, iteration, first)
                 previous = getattr(self, '_first_bad_losses', None)
-                self._first_bad_losses = losses.clone() if previous is None or previous.shape != losses.shape else \
-                    torch.where(is_first, losses, previous)
+                self._first_bad_losses = losses.clone() if previous is None else torch.where(is_first, losses, previous)
         self._loss_names = names
         return {name: losses[index] for index, name in enumerate(names)}
 
