@@ -184,3 +184,12 @@ def test_failed_compile_warns_once_and_runs_eagerly(monkeypatch):
     with pytest.warns(RuntimeWarning, match=r'failed \(no C\+\+ compiler\); running it eagerly') as record:
         assert double(torch.ones(1)).item() == 2
     assert double(torch.ones(1)).item() == 2 and len(record) == 1
+
+
+def test_resize_modes_and_clean_samples_vary_between_calls_of_one_generator():
+    rd = RandomDegradation.from_options(dict(resize_modes=['bicubic', 'bilinear', 'area'], clean_prob=0.5,
+                                             noise_prob=1))
+    generator = torch.Generator().manual_seed(0)
+    first, second = rd.sample(32, generator), rd.sample(32, generator)
+    assert first.resize_modes != second.resize_modes
+    assert not torch.equal(first.noise_sigma == 0, second.noise_sigma == 0)

@@ -324,6 +324,21 @@ def degrade_with_spec(hr, spec, scale, seed=0):
     return degrade(hr, spec.params(hr.shape[0], hr.device), scale, generator)
 
 
+def _host_generator(generator):
+    """A CPU generator that follows ``generator``'s stream without reading anything from its device.
+
+    A CPU generator is used as it is. For another device, the seed and the (Philox) offset are host-side
+    values, so a new CPU generator seeded from both differs from call to call, as the device stream does.
+    """
+    if generator.device.type == 'cpu':
+        return generator
+    try:
+        offset = generator.get_offset()
+    except RuntimeError:  # a device generator without an offset
+        offset = 0
+    return torch.Generator().manual_seed((generator.initial_seed() * 1_000_003 + offset) % 2**63)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Random degradations for training
 # ----------------------------------------------------------------------------------------------------
@@ -399,9 +414,9 @@ class RandomDegradation:
         sigma_y = torch.where(aniso, uniform(self.blur_sigma), sigma_x)
         sigma_y = torch.where(blurred, sigma_y, zeros)
         theta = torch.where(aniso, uniform((0.0, math.pi)), zeros)
-        # Resize modes are Python strings; draw them on the host, from a generator seeded by the device one's
-        # seed, so that reading them does not wait for the device.
-        host = torch.Generator().manual_seed(generator.initial_seed())
+        # Resize modes are Python strings, read on the host: draw them there, so that reading them does not wait
+        # for the device.
+        host = _host_generator(generator)
         mode_index = torch.randint(len(self.resize_modes), (batch_size, ), generator=host)
         modes = [self.resize_modes[i] for i in mode_index.tolist()]
         noise_sigma = torch.where(coin(self.noise_prob), uniform(self.noise_sigma), zeros)
