@@ -5,7 +5,6 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ddrsr.checkpoint import load_into, load_state_dict_file
 from ddrsr.errors import DDRSRError
-from ddrsr.options import resolve_ema_decay
 from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
 from .fast_step import FastStepMixin
@@ -33,7 +32,6 @@ class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastSt
             self.load_encoder_weights()
 
     def init_training_settings(self):
-        resolve_ema_decay(self.opt['train'])  # `ema_decay: auto` -> a number, before BasicSR reads it
         use_local_vgg_weights(self.opt['train'])
         self.init_degradation()
         super().init_training_settings()

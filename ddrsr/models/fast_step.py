@@ -57,6 +57,9 @@ class FastStepMixin:
     full_fast_step = True
 
     def init_training_settings(self):
+        from ddrsr.options import resolve_ema_decay
+
+        resolve_ema_decay(self.opt['train'])  # `ema_decay: auto` -> a number, before BasicSR's settings read it
         super().init_training_settings()
         train = self.opt['train']
         self._amp_dtype = self._amp_setting(train.get('amp'))

@@ -5,7 +5,6 @@ from basicsr.models.srgan_model import SRGANModel
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ddrsr.errors import DDRSRError
-from ddrsr.options import resolve_ema_decay
 from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
 from .fast_step import FastStepMixin
@@ -44,7 +43,6 @@ class SRGANEncoderModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin,
     """
 
     def init_training_settings(self):
-        resolve_ema_decay(self.opt['train'])  # `ema_decay: auto` -> a number, before BasicSR reads it
         use_local_vgg_weights(self.opt['train'])
         self.gan_start_iter = int(self.opt['train'].get('gan_start_iter', 0))
         self.init_degradation()
