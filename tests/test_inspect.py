@@ -235,7 +235,8 @@ def test_docstring_examples_run():
     import importlib
 
     for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspect.jpeg_quality',
-                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors'):
+                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.options', 'ddrsr.models.fast_step',
+                 'ddrsr.data.degradations', 'ddrsr.bench.timing'):
         module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

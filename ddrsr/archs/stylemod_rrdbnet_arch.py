@@ -14,6 +14,21 @@ from .ddr_encoder_arch import DDREncoder
 GLOBAL_RESIDUALS = (None, 'bicubic')
 
 
+def steer_embedding(embedding, clean, strength):
+    """``clean + strength * (embedding - clean)``: the embedding at restoration strength ``strength``.
+
+    ``embedding`` is ``(B, D)``, a tensor or (from the ONNX encoder) a numpy array; ``clean`` is the ``(D,)``
+    clean embedding, a tensor. The result has the type of ``embedding``.
+
+    >>> steer_embedding(torch.full((1, 2), 3.0), torch.ones(2), 0.5)
+    tensor([[2., 2.]])
+    """
+    if strength == 1:
+        return embedding
+    clean = clean.to(embedding) if torch.is_tensor(embedding) else clean.detach().float().cpu().numpy()
+    return clean + strength * (embedding - clean)
+
+
 @ARCH_REGISTRY.register()
 class StyleMod(nn.Module):
     """Per-channel affine modulation from an embedding: ``y = x * (1 + gamma(e)) + beta(e)``.
@@ -116,8 +131,7 @@ class RRDBNetDDR(RRDBNet):
         if not self.has_clean_embedding:
             raise DDRSRError(f'strength {strength:g} needs the model\'s clean embedding, which these weights lack; '
                              'compute it with python scripts/compute_clean_embedding.py (or use strength 1)')
-        clean = self.clean_embedding.to(embedding)
-        return clean + strength * (embedding - clean)
+        return steer_embedding(embedding, self.clean_embedding, strength)
 
     def encode(self, lq):
         """DDR embedding of a whole image: ``(B, 3, H, W) -> (B, D)``."""

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from ddrsr.archs.stylemod_rrdbnet_arch import steer_embedding
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender
@@ -185,9 +186,8 @@ class Upsampler:
         self.model_name = getattr(model, 'model_name', model_name)
         self.use_ddr = bool(getattr(model, 'use_ddr', False))
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
-        clean = getattr(model, 'clean_embedding', None) if self.use_ddr else None
-        self._clean = clean.detach().float().cpu().clone() if clean is not None and bool(
-            torch.isfinite(clean).all()) else None
+        known = self.use_ddr and getattr(model, 'has_clean_embedding', False)
+        self._clean = model.clean_embedding.detach().float().cpu().clone() if known else None
         self.strength = strength
         self.backend_name = backend
         if backend == 'onnx':
@@ -231,10 +231,7 @@ class Upsampler:
         if not self.use_ddr:
             return None
         embedding = self.backend.encode(centre_crop(lq, self.embed_crop))
-        if self._strength == 1:
-            return embedding
-        clean = self._clean.to(embedding) if torch.is_tensor(embedding) else self._clean.numpy()
-        return clean + self._strength * (embedding - clean)
+        return embedding if self._strength == 1 else steer_embedding(embedding, self._clean, self._strength)
 
     def _super_resolve(self, lq):
         """``(1, 3, H, W)`` CPU float32 -> float32 numpy ``(s*H, s*W, 3)``, not clipped."""
