@@ -72,3 +72,27 @@ def verify_shipped(path, folder):
         raise DDRSRError(f'{path} is corrupted or was replaced: its sha256 is {actual[:16]}..., {manifest_path} '
                          f'expects {expected[:16]}...; restore it (git checkout weights/ or a fresh download), or '
                          'if you replaced it on purpose run python scripts/ship_weights.py --manifest_only')
+
+
+def ship_checkpoint(checkpoint, output, fp16=False):
+    """Write ``{'params_ema': state_dict}`` of ``checkpoint`` to ``output`` and rewrite the manifest beside it.
+
+    Optimizer state, raw ``params`` and discriminators are left behind; ``fp16`` halves floating tensors (loaders
+    cast them back). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest'}``.
+    """
+    import torch
+
+    from ddrsr.checkpoint import load_state_dict_file
+
+    state = load_state_dict_file(checkpoint, 'params_ema')
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    temp = output + '.tmp'
+    torch.save({'params_ema': state}, temp)
+    os.replace(temp, output)
+    write_manifest(folder)
+    return {'file': output, 'sha256': sha256_file(output), 'bytes': os.path.getsize(output),
+            'parameters': sum(v.numel() for v in state.values()), 'manifest': os.path.join(folder, MANIFEST_NAME)}
+

@@ -11,16 +11,12 @@ sha256 differs from it. ``--manifest_only`` just rewrites the manifest (after co
 Prints JSON with the sha256 and size to record in weights/README.md.
 """
 import argparse
-import hashlib
 import json
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ddrsr.checkpoint import load_state_dict_file  # noqa: E402
-from ddrsr.weights_manifest import MANIFEST_NAME, write_manifest  # noqa: E402
+from ddrsr.weights_manifest import MANIFEST_NAME, ship_checkpoint, write_manifest  # noqa: E402
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 
@@ -39,19 +35,7 @@ def main(argv=None):
         return
     if not args.checkpoint or not args.output:
         parser.error('give CHECKPOINT and OUTPUT, or --manifest_only')
-    state = load_state_dict_file(args.checkpoint, 'params_ema')
-    if args.fp16:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    temp = args.output + '.tmp'
-    torch.save({'params_ema': state}, temp)
-    os.replace(temp, args.output)
-    digest = hashlib.sha256(open(args.output, 'rb').read()).hexdigest()
-    folder = os.path.dirname(os.path.abspath(args.output))
-    write_manifest(folder)
-    print(json.dumps({'file': args.output, 'sha256': digest, 'bytes': os.path.getsize(args.output),
-                      'parameters': sum(v.numel() for v in state.values()),
-                      'manifest': os.path.join(folder, MANIFEST_NAME)}, indent=1))
-
+    print(json.dumps(ship_checkpoint(args.checkpoint, args.output, fp16=args.fp16), indent=1))
 
 if __name__ == '__main__':
     main()

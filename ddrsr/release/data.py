@@ -2,7 +2,7 @@
 import os
 
 from ddrsr.errors import DDRSRError
-from ddrsr.release.scripts import load_script
+from ddrsr.data.prepare import prepare, read_exclusions
 from ddrsr.release.stages import train_data
 
 CROP_SIZE = STEP = 256  # as in weights/README.md
@@ -24,7 +24,7 @@ def ensure_training_data(templates, progress=True):
     for opt in templates.values():
         for phase, dataset in opt['datasets'].items():
             if phase.startswith('val') and dataset.get('meta_info') and os.path.isfile(dataset['meta_info']):
-                val_names |= load_script('prepare_dataset').read_exclusions(dataset['meta_info'])
+                val_names |= read_exclusions(dataset['meta_info'])
     for dataroot, meta_info in {train_data(opt) for opt in templates.values()}:
         if os.path.isdir(dataroot) and (not meta_info or os.path.isfile(meta_info)) and os.listdir(dataroot):
             continue
@@ -32,7 +32,6 @@ def ensure_training_data(templates, progress=True):
         if not os.path.isdir(photos) or not os.listdir(photos):
             raise DDRSRError(f'the training crops {dataroot} are missing, and so are the photos to cut them from '
                              f'({photos}); run python scripts/fetch_photos.py first (or unpack a --pack bundle)')
-        prepare = load_script('prepare_dataset').prepare
         kept, _, _ = prepare(photos, dataroot, CROP_SIZE, STEP, exclude=val_names, meta_info=meta_info,
                              progress=progress)
         if not kept:

@@ -93,7 +93,7 @@ def _photos(templates, root):
     """``(train photos, val photos, crop size, photo folder and val folder relative to ``root``)``."""
     from ddrsr.data.image_io import list_images
     from ddrsr.release.data import hr_folder
-    from ddrsr.release.scripts import load_script
+    from ddrsr.data.prepare import read_exclusions
 
     hr, meta_info, crop, _ = max((validation_set(t) for t in templates.values()), key=lambda v: v[2])
     val_paths = list_images(hr, meta_info)
@@ -101,7 +101,7 @@ def _photos(templates, root):
     photos_dir = hr_folder(train_data(templates['rrdb_clean'])[0])
     if not os.path.isdir(photos_dir):
         raise DDRSRError(f'no photos in {photos_dir} to pack; run python scripts/fetch_photos.py first')
-    exclude = load_script('prepare_dataset').read_exclusions(meta_info) if meta_info else set()
+    exclude = read_exclusions(meta_info) if meta_info else set()
     train = [p for p in list_images(photos_dir)
              if os.path.splitext(os.path.basename(p))[0] not in val_stems | exclude]
     return train, val_paths, crop, _inside(photos_dir, root), _inside(hr, root)

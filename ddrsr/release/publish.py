@@ -4,28 +4,17 @@ Weights files are written by ``scripts/ship_weights.py --fp16`` (``{'params_ema'
 ``SHA256SUMS`` beside them); shipping calls it again with ``weights/`` as the destination, so that the
 shipped file and its manifest are made by the one piece of code that makes them by hand.
 """
-import contextlib
-import io
-import json
 import os
 
 import torch
 
 from ddrsr.checkpoint import load_into
 from ddrsr.errors import DDRSRError
-from ddrsr.release.scripts import load_script
+from ddrsr.weights_manifest import ship_checkpoint
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 #: A new model must beat the shipped one by more than this (dB of mean PSNR) to replace it.
 SHIP_MARGIN_DB = 0.005
-
-
-def ship_weights(checkpoint, output):
-    """Run ``scripts/ship_weights.py CHECKPOINT OUTPUT --fp16``; returns its JSON (sha256, bytes, parameters)."""
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        load_script('ship_weights').main([checkpoint, output, '--fp16'])
-    return json.loads(captured.getvalue())
 
 
 def export_stage(checkpoint, output):
@@ -33,8 +22,7 @@ def export_stage(checkpoint, output):
     if not os.path.isfile(checkpoint):
         raise DDRSRError(f'{checkpoint} is missing although its training finished; delete its experiment folder '
                          'and rerun the same command to train that stage again')
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    info = ship_weights(checkpoint, output)
+    info = ship_checkpoint(checkpoint, output, fp16=True)
     if info['bytes'] > MAX_FILE_BYTES:
         raise DDRSRError(f'{output} has {info["bytes"] / 2 ** 20:.1f} MiB, over the 16 MiB limit for a weights file; '
                          'use a smaller network_g in the template')
@@ -129,7 +117,7 @@ def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
     if old is not None and new <= old + SHIP_MARGIN_DB:
         return {'shipped': False, 'new': new, 'shipped_before': old,
                 'reason': f'mean PSNR over {specs}: {new:.3f} dB, not above the shipped {old:.3f} dB'}
-    ship_weights(new_file, os.path.join(weights_dir, stage.file))
+    ship_checkpoint(new_file, os.path.join(weights_dir, stage.file), fp16=True)
     reason = (f'mean PSNR over {specs}: {new:.3f} dB against the shipped {old:.3f} dB' if old is not None
               else f'no shipped file; mean PSNR over {specs}: {new:.3f} dB')
     return {'shipped': True, 'new': new, 'shipped_before': old, 'reason': reason}
