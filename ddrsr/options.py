@@ -110,7 +110,7 @@ def check_options(opt, source='<options>'):
             extra = ('vgg_weights', ) if loss == 'perceptual_opt' else ()
             _check_registered(opt['train'][loss], LOSS_REGISTRY, f'train.{loss}', source, extra)
     if opt.get('degradation') is not None:
-        from ddrsr.data.degradations import RandomDegradation
+        from ddrsr.data.random_degradation import RandomDegradation
         try:
             RandomDegradation.from_options(opt['degradation'])
         except DDRSRError as error:

@@ -83,7 +83,8 @@ def test_device_parity_compares_each_step():
 
 def test_poisson_on_a_subset_keeps_the_random_stream():
     from ddrsr.bench.synthesis_bench import _previous_add_noise
-    from ddrsr.data.degradations import RandomDegradation, add_noise
+    from ddrsr.data.degradations import add_noise
+    from ddrsr.data.random_degradation import RandomDegradation
 
     degradation = RandomDegradation(noise_prob=1.0, gray_noise_prob=0.5, poisson_prob=1.0)
     lr = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0))

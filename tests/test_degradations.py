@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from ddrsr.data.degradations import (NAMED_SPECS, RandomDegradation, degrade_with_spec, gaussian_kernels, jpeg,
-                                     parse_spec)
+from ddrsr.data.degradations import NAMED_SPECS, degrade_with_spec, gaussian_kernels, jpeg, parse_spec
+from ddrsr.data.random_degradation import RandomDegradation
 from ddrsr.errors import DDRSRError
 
 

@@ -6,7 +6,7 @@ pipeline"): resize by 1/scale (random bicubic/bilinear/area), Gaussian blur (iso
 one kernel per image), Gaussian noise (colour or grey) and sometimes Poisson noise, 8-bit rounding, JPEG
 with a random quality, 8-bit rounding.
 
-* ddrsr: :class:`~ddrsr.data.degradations.RandomDegradation` on one ``(B, 3, H, W)`` tensor.
+* ddrsr: :class:`~ddrsr.data.random_degradation.RandomDegradation` on one ``(B, 3, H, W)`` tensor.
 * BasicSR: ``basicsr.data.degradations`` (``random_bivariate_Gaussian``, ``random_add_gaussian_noise``,
   ``random_add_poisson_noise``) with ``cv2.resize`` / ``cv2.filter2D``, per ``(H, W, 3)`` float32 image,
   as Real-ESRGAN's data loader does. JPEG is ``cv2.imencode`` with an ``int`` quality on a uint8
@@ -31,7 +31,7 @@ def full_pipeline_options(option_file):
     The random resize mode, the anisotropic, grey-noise and Poisson probabilities and every range stay
     as the file has them.
     """
-    from ddrsr.data.degradations import RandomDegradation
+    from ddrsr.data.random_degradation import RandomDegradation
     from ddrsr.options import load_yaml
 
     options = dict(load_yaml(option_file).get('degradation') or {})

@@ -1,7 +1,7 @@
 """Shared by ddrsr's models: synthesize the LQ batch on the training device inside ``feed_data``."""
 import torch
 
-from ddrsr.data.degradations import RandomDegradation
+from ddrsr.data.random_degradation import RandomDegradation
 
 
 class OnDeviceDegradationMixin:
