@@ -6,7 +6,14 @@ from ddrsr.errors import DDRSRError
 
 
 def load_state_dict_file(path, param_key='params_ema'):
-    """Read a BasicSR checkpoint safely and return its state dict (``param_key``, then ``params``)."""
+    """Read a BasicSR checkpoint (or a ddrsr ``.safetensors``) safely and return its fp32 state dict.
+
+    For a ``.pth``, the state dict is ``param_key``, then ``params_ema``, then ``params``.
+    """
+    if str(path).endswith('.safetensors'):
+        from ddrsr.weights_format import read_weights
+
+        return {k: v.float() for k, v in read_weights(path)[0].items()}
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except FileNotFoundError:
@@ -48,6 +55,12 @@ def load_into(network, path, hint, state=None):
     key mismatch becomes one DDRSRError naming the file, the first line of torch's message and ``hint``
     (what the user should pass instead). Returns ``network``.
     """
+    if state is None and str(path).endswith('.safetensors'):
+        from ddrsr.weights_format import check_encoder_layer, read_weights
+
+        state, layer, _ = read_weights(path)
+        check_encoder_layer(network, layer, path)
+        state = {k: v.float() for k, v in state.items()}
     state = load_state_dict_file(path) if state is None else state
     own = network.state_dict()
     missing = {key: own[key] for key in own if key not in state and key.rsplit('.', 1)[-1] in OPTIONAL_BUFFERS}

@@ -2,7 +2,8 @@
 
 The manifest is in ``sha256sum`` format (``<hex>  <file name>`` per line), so ``cd weights && sha256sum -c
 SHA256SUMS`` checks it too. ``scripts/ship_weights.py`` rewrites it from the files present whenever it
-ships one (or with ``--manifest_only``). Only files loaded by zoo name from the weights folder are
+ships one (or with ``--manifest_only``), after writing each zoo ``.pth``'s companions (``ddrsr.companions``:
+``.safetensors`` and the ``.json`` model card). Only files loaded by zoo name from the weights folder are
 verified; a user's own ``--model_path`` checkpoint has no manifest to be checked against.
 """
 import hashlib
@@ -11,7 +12,7 @@ import os
 from ddrsr.errors import DDRSRError
 
 MANIFEST_NAME = 'SHA256SUMS'
-WEIGHT_EXTENSIONS = ('.pth', '.pt', '.npz')  # .npz: the inspect regressors
+WEIGHT_EXTENSIONS = ('.pth', '.pt', '.safetensors', '.npz')  # .npz: the inspect regressors
 
 
 def sha256_file(path, chunk=1 << 20):
@@ -74,15 +75,18 @@ def verify_shipped(path, folder):
                          'if you replaced it on purpose run python scripts/ship_weights.py --manifest_only')
 
 
-def ship_checkpoint(checkpoint, output, fp16=False):
-    """Write ``{'params_ema': state_dict}`` of ``checkpoint`` to ``output`` and rewrite the manifest beside it.
+def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, iterations=None):
+    """Write ``{'params_ema': state_dict}`` of ``checkpoint`` to ``output``, its companions, and the manifest.
 
     Optimizer state, raw ``params`` and discriminators are left behind; ``fp16`` halves floating tensors (loaders
-    cast them back). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest'}``.
+    cast them back). When ``output`` is a zoo model's file (or ``name`` says which), its ``.safetensors`` and
+    ``.json`` model card are regenerated beside it (``ddrsr.companions``; ``options``/``iterations`` record how
+    it was trained). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest', 'companions'}``.
     """
     import torch
 
     from ddrsr.checkpoint import load_state_dict_file
+    from ddrsr.companions import write_companions
 
     state = load_state_dict_file(checkpoint, 'params_ema')
     if fp16:
@@ -92,7 +96,16 @@ def ship_checkpoint(checkpoint, output, fp16=False):
     temp = output + '.tmp'
     torch.save({'params_ema': state}, temp)
     os.replace(temp, output)
+    companions = write_companions(output, name, options, iterations)
     write_manifest(folder)
     return {'file': output, 'sha256': sha256_file(output), 'bytes': os.path.getsize(output),
-            'parameters': sum(v.numel() for v in state.values()), 'manifest': os.path.join(folder, MANIFEST_NAME)}
+            'parameters': sum(v.numel() for v in state.values()), 'manifest': os.path.join(folder, MANIFEST_NAME),
+            'companions': companions}
 
+
+def ship_all_companions(folder):
+    """Regenerate every zoo file's companions in ``folder`` and then its manifest; returns the manifest."""
+    from ddrsr.companions import write_all_companions
+
+    write_all_companions(folder)
+    return write_manifest(folder)

@@ -2,8 +2,9 @@
 
 A name picks an entry; ``weights`` may point the same architecture at another checkpoint (for example
 a ``net_g_ema`` from your own training run). Checkpoints are BasicSR files (``{'params_ema': ...}``);
-fp16 state dicts are cast back to fp32 on load. Shipped files (loaded by name from ``WEIGHTS_DIR``) are
-checked against ``weights/SHA256SUMS`` first (see ``ddrsr.weights_manifest``).
+fp16 state dicts are cast back to fp32 on load. A shipped model is read from its ``.safetensors`` companion
+when there is one (no pickle; see ``ddrsr.weights_format``), else from the ``.pth``. Shipped files (loaded by
+name from ``WEIGHTS_DIR``) are checked against ``weights/SHA256SUMS`` first (see ``ddrsr.weights_manifest``).
 """
 import copy
 import os
@@ -23,32 +24,33 @@ _LITE_DDR = {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': True,
              'encoder': {'generator': _LITE_ENCODER, 'layer': 'body.7', 'embed_dim': 64}}
 _LITE_PLAIN = {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': False}
 
-# 'label' is the row title in reports (docs/RESULTS.md).
+# 'label' is the row title in reports (docs/RESULTS.md); 'options' the option file that trained the shipped file
+# (its last stage), recorded in the .safetensors header and the model card (ddrsr.companions).
 MODELS = {
     'rrdb_ddr_real_x4_lite': {
         'file': 'rrdb_ddr_real_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (real photos, default)',
         'description': 'RRDBNet-DDR for real photos: blur + resize + noise + JPEG (lite, 2 CPU cores)',
-        'arch': _LITE_DDR,
+        'arch': _LITE_DDR, 'options': 'options/train_rrdb_ddr_real_x4_lite.yml',
     },
     'rrdb_ddr_bn_x4_lite': {
         'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',
         'description': 'RRDBNet-DDR fine-tuned from RRDB (clean) on blur + noise (lite)',
-        'arch': _LITE_DDR,
+        'arch': _LITE_DDR, 'options': 'options/train_rrdb_ddr_x4_lite.yml',
     },
     'rrdb_bn_x4_lite': {
         'file': 'rrdb_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB (b+n)',
         'description': 'plain RRDBNet fine-tuned from RRDB (clean) on blur + noise (lite; the FAIG target)',
-        'arch': _LITE_PLAIN,
+        'arch': _LITE_PLAIN, 'options': 'options/train_rrdb_x4_lite.yml',
     },
     'rrdb_clean_x4_lite': {
         'file': 'rrdb_clean_x4_lite.pth', 'scale': 4, 'label': 'RRDB (clean)',
         'description': 'plain RRDBNet on clean bicubic x4 (lite; the FAIG baseline)',
-        'arch': _LITE_PLAIN,
+        'arch': _LITE_PLAIN, 'options': 'options/train_rrdb_clean_x4_lite.yml',
     },
     'srgan_encoder_x4_lite': {
         'file': 'ddr_encoder_srgan_x4_lite.pth', 'scale': 4, 'label': 'SRGAN encoder (clean)',
         'description': 'SRGAN (SRResNet + GR) on clean bicubic data: the lite DDR encoder',
-        'arch': _LITE_ENCODER,
+        'arch': _LITE_ENCODER, 'options': 'options/train_srgan_encoder_x4_lite.yml',
     },
 }
 DEFAULT_MODEL = 'rrdb_ddr_real_x4_lite'
@@ -62,7 +64,18 @@ def model_entry(name):
 
 
 def weights_path(name):
+    """The shipped ``.pth`` of ``name`` (the BasicSR file, for ``pretrain_network_g``)."""
     return os.path.join(WEIGHTS_DIR, MODELS[name]['file'])
+
+
+def shipped_file(name):
+    """The file :func:`load_model` reads for ``name``: the ``.safetensors`` companion when present, else the ``.pth``.
+
+    Both hold the same weights (``ddrsr.companions`` writes the companion from the ``.pth``).
+    """
+    path = weights_path(name)
+    companion = os.path.splitext(path)[0] + '.safetensors'
+    return companion if os.path.isfile(companion) else path
 
 
 def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
@@ -70,7 +83,7 @@ def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
 
     Args:
         name (str): a key of :data:`MODELS`.
-        weights (str, optional): checkpoint to load instead of the shipped file.
+        weights (str, optional): checkpoint (``.pth`` or ``.safetensors``) to load instead of the shipped file.
         device (str | torch.device): where the model goes.
 
     Returns:
@@ -79,7 +92,7 @@ def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
     from basicsr.archs import build_network
 
     entry = model_entry(name)
-    path = weights or weights_path(name)
+    path = weights or shipped_file(name)
     if not os.path.isfile(path):
         raise DDRSRError(f'weights for model {name!r} not found at {path!r}; the shipped files live in weights/ '
                          '(see weights/README.md for the command that trains them)')

@@ -1,13 +1,17 @@
 #!/usr/bin/env python
 """Turn a training checkpoint into a shipped weights file: ``{'params_ema': state_dict}`` only.
 
-    python scripts/ship_weights.py experiments/NAME/models/net_g_latest.pth weights/NAME.pth [--fp16]
+    python scripts/ship_weights.py experiments/NAME/models/net_g_latest.pth weights/NAME.pth [--fp16] \
+        [--options options/train_NAME.yml] [--iterations N]
     python scripts/ship_weights.py --manifest_only [--weights_dir weights]
 
 Optimizer state, the raw ``params`` and the discriminator are left behind. ``--fp16`` halves the file
 for full-scale networks (``ddrsr.zoo`` casts back to fp32 on load). Then ``SHA256SUMS`` beside the
 output is rewritten from every weights file in that folder: ``ddrsr.zoo`` refuses a shipped file whose
-sha256 differs from it. ``--manifest_only`` just rewrites the manifest (after copying files in by hand).
+sha256 differs from it. A zoo model's file also gets its companions regenerated: ``NAME.safetensors`` (what
+ddrsr and spandrel load) and the ``NAME.json`` model card, recording ``--options`` and ``--iterations`` (default:
+the zoo entry's option file and its ``total_iter``). ``--manifest_only`` regenerates every zoo file's
+companions and the manifest (after copying files in by hand).
 Prints JSON with the sha256 and size to record in weights/README.md.
 """
 import argparse
@@ -16,7 +20,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ddrsr.weights_manifest import MANIFEST_NAME, ship_checkpoint, write_manifest  # noqa: E402
+from ddrsr.weights_manifest import MANIFEST_NAME, ship_all_companions, ship_checkpoint  # noqa: E402
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 
@@ -26,16 +30,21 @@ def main(argv=None):
     parser.add_argument('checkpoint', nargs='?')
     parser.add_argument('output', nargs='?')
     parser.add_argument('--fp16', action='store_true')
-    parser.add_argument('--manifest_only', action='store_true', help=f'only rewrite {MANIFEST_NAME}')
+    parser.add_argument('--options', default=None, help='option file that trained it (default: the zoo entry\'s)')
+    parser.add_argument('--iterations', type=int, default=None,
+                        help='iterations it trained for (default: the option file\'s total_iter)')
+    parser.add_argument('--manifest_only', action='store_true',
+                        help=f'only regenerate the zoo files\' companions and {MANIFEST_NAME}')
     parser.add_argument('--weights_dir', default=WEIGHTS_DIR, help='folder of --manifest_only (default: weights/)')
     args = parser.parse_args(argv)
     if args.manifest_only:
-        manifest = write_manifest(args.weights_dir)
+        manifest = ship_all_companions(args.weights_dir)
         print(json.dumps({'manifest': os.path.join(args.weights_dir, MANIFEST_NAME), 'files': manifest}, indent=1))
         return
     if not args.checkpoint or not args.output:
         parser.error('give CHECKPOINT and OUTPUT, or --manifest_only')
-    print(json.dumps(ship_checkpoint(args.checkpoint, args.output, fp16=args.fp16), indent=1))
+    print(json.dumps(ship_checkpoint(args.checkpoint, args.output, fp16=args.fp16, options=args.options,
+                                     iterations=args.iterations), indent=1))
 
 if __name__ == '__main__':
     main()

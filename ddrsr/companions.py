@@ -1,0 +1,154 @@
+"""The companions of a shipped ``.pth``: ``NAME.safetensors`` (weights + header metadata) and ``NAME.json``.
+
+``NAME.json`` is an OpenModelDB-style model card (name, architecture, scale, licence, sha256 of each file,
+training data, a sample pair). Both are derived from the ``.pth``, the zoo entry (``ddrsr.zoo.MODELS``) and the
+option file that trained it, so :func:`write_companions` can regenerate them at any time:
+``weights_manifest.ship_checkpoint`` calls it whenever it ships a zoo file, and ``python scripts/ship_weights.py
+--manifest_only`` for every shipped file. Nothing time-dependent is written, so regenerating unchanged weights
+gives byte-identical files (no churn in git).
+
+Where the provenance comes from, first match wins: the ``options``/``iterations`` passed in (a re-ship); the
+card already beside the ``.pth`` when it describes the same ``.pth`` (its sha256), so a regeneration keeps
+what the last ship recorded; the zoo entry's ``options`` with that file's ``train.total_iter``.
+"""
+import json
+import os
+
+import torch
+
+from ddrsr.atomic_file import AtomicFile
+from ddrsr.weights_manifest import sha256_file
+
+FORMAT_VERSION = '1'
+#: No licence has been chosen for the weights yet; SPDX's NOASSERTION says exactly that. The training photos'
+#: own licences (GPL-2+, LGPL-2.1+, CC-BY(-SA), CC0) are listed per photo in docs/DATA.md.
+WEIGHTS_LICENSE = 'NOASSERTION'
+LICENSE_NOTE = ('no licence has been chosen for these weights yet; they were trained on freely licensed photos '
+                'whose licences are listed per photo in docs/DATA.md')
+TRAINING_DATA = 'debian_photos: 48 photographs from Debian packages, cut into 256 px crops (docs/DATA.md)'
+SAMPLE_LR = 'inputs/seeding_small.png'
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def zoo_name_for(path):
+    """The zoo name whose shipped file has ``path``'s file name, or None."""
+    from ddrsr.zoo import MODELS
+
+    base = os.path.basename(path)
+    return next((name for name, entry in MODELS.items() if os.path.basename(entry['file']) == base), None)
+
+
+def companion_paths(pth_path):
+    """``(NAME.safetensors, NAME.json)`` beside ``pth_path``."""
+    stem = os.path.splitext(pth_path)[0]
+    return stem + '.safetensors', stem + '.json'
+
+
+def _read_pth(path):
+    """The ``params_ema`` state dict of ``path`` as stored (dtype kept), read without an unsafe unpickle."""
+    from ddrsr.checkpoint import load_state_dict_file
+
+    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    state = checkpoint.get('params_ema', checkpoint.get('params')) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        state = load_state_dict_file(path)  # raises the usual DDRSRError for what is not a BasicSR checkpoint
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+
+
+def provenance(name, source_sha256, card_path, options=None, iterations=None):
+    """``{'options', 'iterations', 'pretrained', 'batch_size', 'hr_patch', 'dataset'}`` for zoo model ``name``."""
+    from ddrsr.options import load_yaml
+    from ddrsr.zoo import MODELS
+
+    if options is None and iterations is None and os.path.isfile(card_path):
+        with open(card_path, encoding='utf-8') as f:
+            card = json.load(f)
+        if card.get('ddrsr', {}).get('source_sha256') == source_sha256:
+            return card['ddrsr']['training']
+    options = options or MODELS[name].get('options')
+    opt = load_yaml(os.path.join(_ROOT, options)) if options and os.path.isfile(os.path.join(_ROOT, options)) else {}
+    train_set = opt.get('datasets', {}).get('train', {})
+    return {'options': options, 'iterations': int(iterations or opt.get('train', {}).get('total_iter') or 0) or None,
+            'pretrained': opt.get('path', {}).get('pretrain_network_g'),
+            'batch_size': train_set.get('batch_size_per_gpu'), 'hr_patch': train_set.get('gt_size'),
+            'dataset': TRAINING_DATA if train_set.get('name') == 'debian_photos' else train_set.get('name')}
+
+
+def header_metadata(name, entry, source, source_sha256, training):
+    """The ``.safetensors`` header: ``{str: str}`` (nested values as JSON)."""
+    arch = {k: v for k, v in entry['arch'].items() if k != 'type'}
+    return {'format': 'pt', 'ddrsr.format': FORMAT_VERSION, 'ddrsr.model_name': name,
+            'ddrsr.architecture': entry['arch']['type'], 'ddrsr.arch_args': json.dumps(arch, sort_keys=True),
+            'ddrsr.scale': str(entry['scale']), 'ddrsr.training_options': str(training.get('options')),
+            'ddrsr.iterations': str(training.get('iterations')), 'ddrsr.license': WEIGHTS_LICENSE,
+            'ddrsr.license_note': LICENSE_NOTE, 'ddrsr.training_data': 'docs/DATA.md',
+            'ddrsr.source_file': os.path.basename(source), 'ddrsr.source_sha256': source_sha256}
+
+
+def model_card(name, entry, files, training, source_sha256, parameters):
+    """OpenModelDB-style card for zoo model ``name``; ``files`` maps each shipped path to its sha256."""
+    arch = entry['arch']
+    size = [f"{arch['num_feat']}nf", f"{arch['num_block']}nb"] if 'num_block' in arch and 'num_grow_ch' in arch else []
+    command = f'python inference.py -n {name} -i {SAMPLE_LR} -o results'
+    return {
+        'name': name, 'author': 'ddrsr', 'license': WEIGHTS_LICENSE, 'licenseNote': LICENSE_NOTE,
+        'tags': ['photo', 'blind-sr'] + (['ddr'] if arch.get('use_ddr') else []),
+        'description': entry.get('description', ''),
+        'architecture': arch['type'], 'size': size, 'scale': entry['scale'], 'inputChannels': 3, 'outputChannels': 3,
+        'resources': [{'platform': 'pytorch', 'type': os.path.splitext(path)[1].lstrip('.'),
+                       'size': os.path.getsize(path), 'sha256': digest, 'urls': [f'weights/{os.path.basename(path)}']}
+                      for path, digest in files.items()],
+        'trainingIterations': training.get('iterations'), 'trainingBatchSize': training.get('batch_size'),
+        'trainingHRSize': training.get('hr_patch'), 'trainingOTF': True, 'dataset': training.get('dataset'),
+        'pretrainedModelG': training.get('pretrained'),
+        'images': [{'type': 'paired', 'LR': SAMPLE_LR, 'SR': f'results/{os.path.basename(SAMPLE_LR)[:-4]}_out.png',
+                    'caption': f'the SR side is made by: {command}'}],
+        'ddrsr': {'arch': arch, 'parameters': parameters, 'training': training, 'source_sha256': source_sha256,
+                  'load': f"ddrsr.zoo.load_model('{name}'); spandrel: import ddrsr.integrations.spandrel first"},
+    }
+
+
+def write_companions(pth_path, name=None, options=None, iterations=None):
+    """Write ``NAME.safetensors`` and ``NAME.json`` beside the shipped ``pth_path``; returns their paths.
+
+    Args:
+        pth_path (str): the ``.pth`` (``{'params_ema': state_dict}``).
+        name (str, optional): its zoo name; default: the zoo entry whose ``file`` has this file name.
+        options (str, optional): option file that trained it (default: see the module docstring).
+        iterations (int, optional): iterations it was trained for (default: the option file's ``total_iter``).
+
+    Returns:
+        dict: ``{'safetensors': path, 'card': path}``, or ``{}`` when the file is not a zoo model's (its
+        architecture is then unknown).
+    """
+    from ddrsr.zoo import MODELS
+
+    name = name or zoo_name_for(pth_path)
+    if name is None:
+        return {}
+    entry = MODELS[name]
+    safetensors_path, card_path = companion_paths(pth_path)
+    source_sha256 = sha256_file(pth_path)
+    training = provenance(name, source_sha256, card_path, options, iterations)
+    state = _read_pth(pth_path)
+    layer = entry['arch'].get('encoder', {}).get('layer') if entry['arch'].get('use_ddr') else None
+    from ddrsr.weights_format import write_weights
+
+    write_weights(safetensors_path, state, layer, header_metadata(name, entry, pth_path, source_sha256, training))
+    files = {pth_path: source_sha256, safetensors_path: sha256_file(safetensors_path)}
+    card = model_card(name, entry, files, training, source_sha256, sum(v.numel() for v in state.values()))
+    with AtomicFile(card_path) as f:
+        f.write((json.dumps(card, indent=1) + '\n').encode('utf-8'))
+    return {'safetensors': safetensors_path, 'card': card_path}
+
+
+def write_all_companions(folder):
+    """Regenerate the companions of every zoo ``.pth`` present in ``folder``; returns ``{name: paths}``."""
+    from ddrsr.zoo import MODELS
+
+    written = {}
+    for name, entry in MODELS.items():
+        path = os.path.join(folder, os.path.basename(entry['file']))
+        if os.path.isfile(path):
+            written[name] = write_companions(path, name)
+    return written

@@ -1,0 +1,1 @@
+"""Adapters that let other tools load ddrsr's models (``ddrsr.integrations.spandrel``)."""
