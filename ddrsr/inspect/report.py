@@ -25,7 +25,8 @@ def crop_results(model, rgb, strengths, crop=CROP, context=CONTEXT):
     ``rgb`` is the photo ``(H, W, 3)``; the crop is its centre ``crop`` x ``crop`` LR pixels (less for a
     smaller photo), super-resolved with ``context`` pixels around it that are cut off afterwards.
     """
-    lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+    device = next(model.parameters()).device  # the model's device: --device cuda, or ddrsr serve's model
+    lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float().to(device)
     height, width = lq.shape[-2:]
     size_h, size_w = min(crop, height), min(crop, width)
     top, left = (height - size_h) // 2, (width - size_w) // 2
@@ -36,7 +37,7 @@ def crop_results(model, rgb, strengths, crop=CROP, context=CONTEXT):
     box = ((top - top0) * scale, (top - top0 + size_h) * scale, (left - left0) * scale, (left - left0 + size_w) * scale)
 
     def cut(image):
-        return image[0, :, box[0]:box[1], box[2]:box[3]].clamp(0, 1).permute(1, 2, 0).numpy()
+        return image[0, :, box[0]:box[1], box[2]:box[3]].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
     results = {'input': cut(F.interpolate(window, scale_factor=scale, mode='bicubic', align_corners=False))}
     with torch.no_grad():
