@@ -338,6 +338,8 @@ def build_parser():
     add_faig_subcommands(subparsers, _parser_with_example, _add_device)
     from ddrsr.inspect.cli import add_subcommands as add_inspect_subcommands  # inspect
     add_inspect_subcommands(subparsers, _parser_with_example, _add_device)
+    from ddrsr.serve.cli import add_subcommands as add_serve_subcommands  # serve (its Gradio page: extra [web])
+    add_serve_subcommands(subparsers, _parser_with_example, _add_device)
     return parser
 
 
