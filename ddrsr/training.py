@@ -3,7 +3,9 @@
 basicsr 1.4.2's ``load_resume_state`` maps the resume state onto ``torch.cuda.current_device()``
 (so resuming fails without a GPU) and looks for ``experiments/<name>/training_states`` relative to the
 current directory. :func:`load_resume_state` replaces it: it searches the run's own
-``training_states`` folder and maps tensors to the device the run trains on.
+``training_states`` folder and maps tensors to the device the run trains on. Under torchrun, rank 0's
+choice is the group's (:mod:`ddrsr.distributed`), and BasicSR's ``init_dist`` is replaced by one that
+also works on the CPU (gloo).
 """
 import argparse
 import os
@@ -12,6 +14,7 @@ import sys
 import torch
 
 import ddrsr  # noqa: F401  (registers archs, datasets and models; installs the torchvision alias)
+from ddrsr import distributed
 from ddrsr.errors import DDRSRError
 from ddrsr.options import check_option_file
 
@@ -38,8 +41,10 @@ def load_resume_state(opt):
             opt['path']['resume_state'] = path
     else:
         path = opt['path'].get('resume_state')
+    path = distributed.agree_on_resume_state(path)
     if path is None:
         return None
+    opt['path']['resume_state'] = path
     device = torch.device('cuda', torch.cuda.current_device()) if opt['num_gpu'] != 0 else torch.device('cpu')
     try:
         state = torch.load(path, map_location=device, weights_only=True)  # never an unsafe unpickle
@@ -72,6 +77,8 @@ def _with_device_defaults(parse_options):
     """BasicSR's ``parse_options``, then :func:`prefer_cuda_prefetcher`."""
     def parse(root_path, is_train=True):
         opt, args = parse_options(root_path, is_train)
+        if opt['dist']:
+            opt['dist_backend'] = torch.distributed.get_backend()  # logged with the options, by rank 0
         return prefer_cuda_prefetcher(opt), args
 
     parse.original = getattr(parse_options, 'original', parse_options)
@@ -119,6 +126,9 @@ def train(root_path=None, argv=None):
         raise DDRSRError(f'{opt_path}: num_gpu is {opt["num_gpu"]} but no CUDA device is available; '
                          'set num_gpu: 0 (or auto) to train on the CPU')
     basicsr.train.load_resume_state = load_resume_state
+    import basicsr.utils.options
+
+    basicsr.utils.options.init_dist = distributed.init_dist_for(distributed.uses_cuda(opt['num_gpu']))
     basicsr.train.parse_options = _with_device_defaults(getattr(basicsr.train.parse_options, 'original',
                                                                basicsr.train.parse_options))
     _reset_basicsr_logger()
@@ -128,3 +138,5 @@ def train(root_path=None, argv=None):
         basicsr.train.train_pipeline(os.path.abspath(root_path or os.getcwd()))
     finally:
         sys.argv = saved_argv
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()  # torchrun's processes exit without a leaked-group warning

@@ -82,8 +82,14 @@ class CrashSafeMixin:
         self.check_finite_losses()
         return {name: float(value) if hasattr(value, 'item') else value for name, value in self.log_dict.items()}
 
+    def _writes_files(self):
+        """Only rank 0 writes checkpoints (BasicSR's ``@master_only``, which these overrides replace)."""
+        return self.opt.get('rank', 0) == 0
+
     def save_network(self, net, net_label, current_iter, param_key='params'):
-        """BasicSR's ``save_network`` (same file name and content), written atomically."""
+        """BasicSR's ``save_network`` (same file name and content), written atomically, by rank 0 only."""
+        if not self._writes_files():
+            return
         self.check_finite_losses()  # never write weights that a NaN/Inf loss has damaged
         label = 'latest' if current_iter == -1 else current_iter
         path = os.path.join(self.opt['path']['models'], f'{net_label}_{label}.pth')
@@ -99,8 +105,8 @@ class CrashSafeMixin:
         self._atomic_save(checkpoint, path)
 
     def save_training_state(self, epoch, current_iter):
-        """BasicSR's ``save_training_state`` (epoch, iteration, optimizers, schedulers), written atomically."""
-        if current_iter == -1:
+        """BasicSR's ``save_training_state`` (epoch, iteration, optimizers, schedulers), atomically, by rank 0."""
+        if current_iter == -1 or not self._writes_files():
             return
         state = {'epoch': epoch, 'iter': current_iter, 'optimizers': [o.state_dict() for o in self.optimizers],
                  'schedulers': [s.state_dict() for s in self.schedulers]}

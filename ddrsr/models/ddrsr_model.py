@@ -9,13 +9,14 @@ from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
 from .fast_step import FastStepMixin
 from .on_device_degradation import OnDeviceDegradationMixin
+from .process_group import ProcessGroupMixin
 from .safe_loading import SafeLoadingMixin
 from .srgan_encoder_model import use_local_vgg_weights
 
 
 @MODEL_REGISTRY.register()
 class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin, OnDeviceDegradationMixin,
-                 SRModel):
+                 ProcessGroupMixin, SRModel):
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with

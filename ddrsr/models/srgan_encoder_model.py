@@ -9,6 +9,7 @@ from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
 from .fast_step import FastStepMixin
 from .on_device_degradation import OnDeviceDegradationMixin
+from .process_group import ProcessGroupMixin
 from .safe_loading import SafeLoadingMixin
 
 
@@ -33,7 +34,7 @@ def use_local_vgg_weights(train_opt):
 
 @MODEL_REGISTRY.register()
 class SRGANEncoderModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin,
-                        OnDeviceDegradationMixin, SRGANModel):
+                        OnDeviceDegradationMixin, ProcessGroupMixin, SRGANModel):
     """BasicSR's SRGANModel with two changes.
 
     * The LQ is made on the device from HR patches (clean bicubic unless ``degradation:`` says
