@@ -11,11 +11,11 @@ setup(
     python_requires='>=3.10',
     install_requires=[
         'torch>=2.1', 'torchvision', 'basicsr==1.4.2', 'kornia>=0.7.3', 'timm', 'numpy', 'scipy', 'scikit-learn',
-        'onnx', 'onnxscript', 'onnxruntime-gpu', 'Pillow', 'opencv-python', 'matplotlib', 'tqdm', 'pyyaml',
+        'onnx', 'onnxscript', 'onnxruntime-gpu', 'safetensors', 'Pillow', 'opencv-python', 'matplotlib', 'tqdm', 'pyyaml',
         'scikit-image', 'PyWavelets',  # ddrsr inspect: skimage.restoration.estimate_sigma needs PyWavelets
     ],
     extras_require={
-        'test': ['pytest>=7', 'playwright>=1.40'],
+        'test': ['pytest>=7', 'spandrel>=0.4', 'playwright>=1.40'],  # spandrel: tests that chaiNNer/ComfyUI load our files
         # playwright drives the system chromium in tests/test_serve_browser.py (skipped without one)
         'web': ['gradio>=5,<7'],  # ddrsr serve: the local web page (gr.ImageSlider needs 5)
     },
