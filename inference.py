@@ -3,7 +3,7 @@
 Examples:
     python inference.py                                   # inputs/ -> results/, default model
     python inference.py -i photo.jpg -o out -s 2 -t 256   # one file, x2 output, 256-pixel tiles
-    python inference.py -i photos --backend onnx --ext png
+    python inference.py -i photos --backend torch --ext png   # the default is auto (onnxruntime on the CPU)
     python inference.py -i photo.jpg --strength 0.5       # restore half as strongly (keeps grain, bokeh)
 
 Every failed input prints one line ``ddrsr: error: <file>: <what to do>`` on stderr; the others go on.
@@ -15,10 +15,11 @@ import argparse
 import os
 import sys
 import tempfile
+import warnings
 
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, READ_EXTENSIONS
-from ddrsr.inference.upsampler import DEFAULT_TILE_PAD, Upsampler
+from ddrsr.inference.upsampler import BACKENDS, DEFAULT_TILE_PAD, BackendFallbackWarning, Upsampler
 from ddrsr.zoo import DEFAULT_MODEL, MODELS
 
 
@@ -44,10 +45,12 @@ def build_parser():
                         help='restoration strength from 0 to 1.5 (default: 1): the DDR embedding is moved from the '
                         'clean embedding (0: treat the photo as clean) to the photo\'s own (1) and beyond (1.5: '
                         'restore harder); DDR models only')
-    parser.add_argument('--backend', choices=('torch', 'onnx'), default='torch',
-                        help='inference engine (default: torch)')
+    parser.add_argument('--backend', choices=BACKENDS, default='auto',
+                        help='inference engine (default: auto = onnxruntime on the CPU, exported once per weights '
+                        'file and cached; torch on CUDA; torch with one warning if the export fails)')
     parser.add_argument('--onnx_cache', default=None,
-                        help='folder for the exported ONNX pair (default: ~/.cache/ddrsr/onnx/<model>-<hash>)')
+                        help='folder for the exported ONNX pair (default: $DDRSR_CACHE or ~/.cache/ddrsr, '
+                        'then onnx/<model>-<sha256>)')
     parser.add_argument('--fp32', action='store_true', help='use fp32 on CUDA (default there: fp16)')
     parser.add_argument('--ext', choices=('auto', 'png', 'jpg'), default='auto',
                         help='output format; auto (default) keeps the input format when it can hold the result')
@@ -124,9 +127,16 @@ def main(argv=None):
     try:
         files = list_inputs(args.input)
         check_output_folder(args.output)
-        upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
-                              tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
-                              onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength)
+        with warnings.catch_warnings(record=True) as caught:  # each as one line, not Python's two
+            warnings.simplefilter('always', BackendFallbackWarning)
+            upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
+                                  tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
+                                  onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength)
+        for warning in caught:
+            if issubclass(warning.category, BackendFallbackWarning):
+                print(f'ddrsr: warning: {warning.message}', file=sys.stderr)
+            else:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     except DDRSRError as error:
         _error(str(error))
         return 2

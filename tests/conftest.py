@@ -22,6 +22,20 @@ def load_script(path):
 
 
 @pytest.fixture(scope='session', autouse=True)
+def onnx_cache(tmp_path_factory):
+    """The ONNX export cache (the default backend's) in a temporary folder, shared by the session and its
+    subprocesses, never the user's ~/.cache. Tiny nets built with the same seed share one export."""
+    folder = str(tmp_path_factory.mktemp('ddrsr_cache'))
+    previous = os.environ.get('DDRSR_CACHE')
+    os.environ['DDRSR_CACHE'] = folder
+    yield folder
+    if previous is None:
+        os.environ.pop('DDRSR_CACHE', None)
+    else:
+        os.environ['DDRSR_CACHE'] = previous
+
+
+@pytest.fixture(scope='session', autouse=True)
 def one_thread():
     """One torch thread: on a loaded 2-core machine, two OpenMP threads are ~50x slower for these tiny nets."""
     threads = torch.get_num_threads()

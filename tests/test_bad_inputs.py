@@ -119,7 +119,7 @@ def corpus_run(tmp_path_factory):
 @pytest.fixture(scope='module')
 def reference():
     """The tiny net behind an Upsampler configured as the corpus run is."""
-    return Upsampler(model=tiny_ddr_net(), device='cpu', tile=TILE)
+    return Upsampler(model=tiny_ddr_net(), device='cpu', backend='torch', tile=TILE)
 
 
 # ------------------------------------------------------------------------------------- the folder run
@@ -233,8 +233,8 @@ def test_exif_rotation_is_applied_the_right_way(corpus_run, reference):
 @pytest.mark.parametrize('size', [1, 3])
 def test_images_smaller_than_tile_and_padding(size):
     rgb = np.random.default_rng(size).random((size, size, 3)).astype(np.float32)
-    whole = Upsampler(model=tiny_ddr_net(), device='cpu').enhance(rgb)
-    tiled = Upsampler(model=tiny_ddr_net(), device='cpu', tile=1, tile_pad=24).enhance(rgb)
+    whole = Upsampler(model=tiny_ddr_net(), device='cpu', backend='torch').enhance(rgb)
+    tiled = Upsampler(model=tiny_ddr_net(), device='cpu', backend='torch', tile=1, tile_pad=24).enhance(rgb)
     assert whole.shape == tiled.shape == (4 * size, 4 * size, 3) and np.isfinite(whole).all()
     assert np.abs(tiled - whole).max() < 1 / 255
 
@@ -316,7 +316,7 @@ def test_max_pixels_option_refuses_and_can_be_raised(tiny_zoo, corpus, tmp_path,
 
 
 def test_max_pixels_for_arrays_and_outscale():
-    upsampler = Upsampler(model=tiny_ddr_net(), device='cpu', max_pixels=100)
+    upsampler = Upsampler(model=tiny_ddr_net(), device='cpu', backend='torch', max_pixels=100)
     with pytest.raises(DDRSRError, match='max_pixels'):
         upsampler.enhance(np.zeros((10, 11, 3), np.float32))
     assert upsampler.enhance(np.zeros((10, 10, 3), np.float32)).shape == (40, 40, 3)

@@ -30,7 +30,7 @@ def test_quick_benchmark_writes_every_section(tmp_path, capsys):
 
     variants = results['inference']['variants']
     assert set(variants) == {'torch eager, NCHW', 'torch eager, channels-last', 'onnxruntime (CPUExecutionProvider)'}
-    assert results['inference']['default'] == 'torch eager, channels-last'  # Upsampler() as it stands
+    assert results['inference']['default'] == 'onnxruntime (CPUExecutionProvider)'  # Upsampler() on the CPU
     for row in variants.values():
         assert row['median_s'] > 0 and len(row['runs_s']) == 2 and row['correct'], row
     assert results['inference']['flops'] > 1e9  # the lite RRDBNet-DDR: ~3.2 GFLOP for 32x32 -> 128x128
@@ -105,7 +105,7 @@ def test_channels_last_gives_the_nchw_result():
 
     rgb = (np.random.default_rng(0).random((37, 45, 3)) * 255).astype(np.uint8)
     model = tiny_ddr_net()
-    outputs = [Upsampler(model=copy.deepcopy(model), device='cpu', tile=16, channels_last=flag).enhance(rgb)
+    outputs = [Upsampler(model=copy.deepcopy(model), device='cpu', tile=16, channels_last=flag, backend='torch').enhance(rgb)
                for flag in (False, True)]
     assert outputs[0].shape == (148, 180, 3)
     assert np.abs(outputs[0].astype(int) - outputs[1].astype(int)).max() <= 1  # float rounding, at most one level

@@ -77,7 +77,7 @@ def test_split_generator_takes_the_embedding(model, tmp_path):
 
 def test_split_backend_matches_torch_backend(model, tmp_path):
     photo = _photo(45, 70)
-    torch_out = Upsampler(model=model, device='cpu', tile=24).enhance(photo)
+    torch_out = Upsampler(model=model, device='cpu', tile=24, backend='torch').enhance(photo)
     onnx_up = Upsampler(model=model, device='cpu', tile=24, backend='onnx', onnx_dir=str(tmp_path / 'cache'))
     onnx_out = onnx_up.enhance(photo)
     assert onnx_out.shape == torch_out.shape == (180, 280, 3)
@@ -105,7 +105,7 @@ def test_plain_model_exports_without_encoder(tmp_path):
     assert count_ops(generator, 'Conv') == RRDB_CONVS
     assert verify_onnx(plain, generator, sizes=((37, 53),))['37x53']['max_abs'] < 1e-4
     photo = _photo(30, 41)
-    expected = Upsampler(model=plain, device='cpu', tile=16).enhance(photo)
+    expected = Upsampler(model=plain, device='cpu', tile=16, backend='torch').enhance(photo)
     got = Upsampler(model=plain, device='cpu', tile=16, backend='onnx', onnx_dir=str(tmp_path / 'c')).enhance(photo)
     assert np.abs(got - expected).max() < 1e-3
 

@@ -34,7 +34,7 @@ def photo():
 
 
 def _up(model, **kwargs):
-    return Upsampler(model=model, device='cpu', **kwargs)
+    return Upsampler(model=model, device='cpu', backend='torch', **kwargs)  # the torch engine's tiling and I/O
 
 
 # ----------------------------------------------------------------------------------------------- tiling

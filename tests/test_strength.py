@@ -66,7 +66,8 @@ def test_plain_network_refuses_other_strengths():
 @pytest.mark.parametrize('strength', [0.0, 0.5, 1.5])
 def test_tiles_share_one_steered_embedding(photo, strength, monkeypatch):
     model = _with_clean()
-    upsampler = Upsampler(model=model, device='cpu', tile=16, tile_pad=4, strength=strength, channels_last=False)
+    upsampler = Upsampler(model=model, device='cpu', tile=16, tile_pad=4, strength=strength, channels_last=False,
+                          backend='torch')
     seen = []
     forward = type(model).forward
     monkeypatch.setattr(type(model), 'forward', lambda self, x, embedding=None: seen.append(embedding) or
@@ -94,11 +95,11 @@ def test_strength_changes_the_output_and_one_is_unchanged(photo):
 
 def test_onnx_backend_applies_the_same_strength(photo, tmp_path):
     model = _with_clean()
-    torch_out = Upsampler(model=model, device='cpu', strength=0.25, tile=24).enhance(photo, )
+    torch_out = Upsampler(model=model, device='cpu', strength=0.25, tile=24, backend='torch').enhance(photo)
     onnx_out = Upsampler(model=model, device='cpu', strength=0.25, tile=24, backend='onnx',
                          onnx_dir=str(tmp_path / 'onnx')).enhance(photo)
     assert np.abs(torch_out.astype(int) - onnx_out.astype(int)).max() <= 1
-    assert np.abs(torch_out.astype(int) - Upsampler(model=model, device='cpu', tile=24).enhance(photo)).mean() > 1
+    assert np.abs(torch_out.astype(int) - Upsampler(model=model, device='cpu', tile=24, backend='torch').enhance(photo)).mean() > 1
 
 
 def _tiny_hr_folder(folder, count=3, size=32):

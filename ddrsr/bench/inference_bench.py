@@ -25,8 +25,10 @@ def default_engine():
 
     from ddrsr.inference import Upsampler
 
+    from ddrsr.inference.upsampler import choose_backend
+
     defaults = {k: p.default for k, p in inspect.signature(Upsampler).parameters.items()}
-    if defaults.get('backend') == 'onnx':
+    if choose_backend(defaults.get('backend', 'torch'), 'cpu') == 'onnx':
         return ORT
     return CHANNELS_LAST if defaults.get('channels_last', False) else NCHW
 

@@ -4,8 +4,10 @@ Tiled inference needs the embedding once per photo, so the one-graph export (lq 
 inside) cannot be used: the encoder graph ``lq -> e`` runs once, the generator graph ``(tile, e) -> sr``
 runs per tile. Each graph gets one ``InferenceSession``, created once and reused for every photo.
 
-The pair is exported on first use into a cache folder keyed by a hash of the network's weights, so a
-changed checkpoint is exported again and an unchanged one is reused.
+The pair is exported on first use into a cache folder keyed by a sha256 of the network's weights (and the
+torch version), so a changed checkpoint is exported again and an unchanged one is reused. Every file of the
+pair is written atomically (a temporary file, then one ``os.replace``) and ``meta.json`` last, so processes
+sharing the cache never read a half-written graph: two that export at once both write complete, equal files.
 """
 import hashlib
 import json
@@ -14,6 +16,7 @@ import os
 import numpy as np
 import torch
 
+from ddrsr.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 _ENCODER_FILE, _GENERATOR_FILE, _META_FILE = 'encoder.onnx', 'generator.onnx', 'meta.json'
@@ -67,9 +70,8 @@ def cached_split_pair(model, onnx_dir=None):
         try:
             os.makedirs(onnx_dir, exist_ok=True)
             export_split(model, encoder, generator)
-            with open(meta_path + '.tmp', 'w') as f:
-                json.dump(meta, f)
-            os.replace(meta_path + '.tmp', meta_path)  # written last: a half-done export is never "fresh"
+            with AtomicFile(meta_path) as f:  # written last: a half-done export is never "fresh"
+                f.write(json.dumps(meta).encode())
         except OSError as error:
             raise DDRSRError(f'cannot write the ONNX cache in {onnx_dir!r} ({error}); '
                              'set DDRSR_CACHE to a writable folder') from None

@@ -59,6 +59,27 @@ def check_strength(strength):
     return value
 
 
+BACKENDS = ('auto', 'torch', 'onnx')
+
+
+class BackendFallbackWarning(RuntimeWarning):
+    """``backend='auto'`` wanted onnxruntime but could not use it, and runs torch instead."""
+
+
+def choose_backend(backend, device):
+    """The engine for ``backend`` on ``device``: ``'auto'`` is onnxruntime on the CPU (docs/BENCHMARKS.md
+    measures it faster than torch there, with equal outputs) and torch on CUDA (fp16 and cuDNN's NHWC kernels).
+
+    >>> choose_backend('auto', torch.device('cuda')), choose_backend('torch', torch.device('cpu'))
+    ('torch', 'torch')
+    """
+    if backend not in BACKENDS:
+        raise DDRSRError(f'unknown backend {backend!r}; use {", ".join(BACKENDS)}')
+    if backend != 'auto':
+        return backend
+    return 'onnx' if torch.device(device).type == 'cpu' else 'torch'
+
+
 def resolve_device(device='auto'):
     """``'auto'`` -> CUDA when available, else CPU; DDRSRError for a CUDA request on a machine without one."""
     if device in (None, 'auto'):
@@ -152,8 +173,12 @@ class Upsampler:
         tile_pad (int): LR context added on each side of a tile.
         half (bool, optional): fp16 on the device (torch backend; the ONNX pair is fp32); default True on
             CUDA. A photo whose fp16 output has NaN/Inf is redone in fp32, and fp32 is kept from then on.
-        backend (str): ``'torch'`` or ``'onnx'`` (onnxruntime with the exported encoder/generator pair).
-        onnx_dir (str, optional): where the ONNX pair is cached (default ``~/.cache/ddrsr/onnx/...``).
+        backend (str): ``'auto'`` (default; see :func:`choose_backend`), ``'torch'`` or ``'onnx'`` (onnxruntime
+            with the exported encoder/generator pair). With ``'auto'``, an ONNX pair that cannot be exported or
+            loaded (or a missing onnxruntime) gives one :class:`BackendFallbackWarning` and the torch backend;
+            an explicit ``'onnx'`` raises instead. ``backend_name`` says which one runs.
+        onnx_dir (str, optional): where the ONNX pair is cached (default ``<cache>/onnx/<model>-<sha256>``, see
+            ``ddrsr.inference.onnx_backend``); exported once per weights, shared by concurrent processes.
         model (nn.Module, optional): a ready network with ``.scale``; ``use_ddr`` and ``encode`` if DDR.
         embed_crop (int): largest LR crop per side used to compute the embedding.
         channels_last (bool): run the torch backend in NHWC memory format (faster on CPU and CUDA; the
@@ -167,10 +192,10 @@ class Upsampler:
     """
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
-                 half=None, backend='torch', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
+                 half=None, backend='auto', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
                  channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0):
-        if backend not in ('torch', 'onnx'):
-            raise DDRSRError(f'unknown backend {backend!r}; use torch or onnx')
+        if backend not in BACKENDS:
+            raise DDRSRError(f'unknown backend {backend!r}; use {", ".join(BACKENDS)}')
         if tile < 0 or tile_pad < 0:
             raise DDRSRError('tile and tile_pad must be >= 0 (tile 0 means no tiling)')
         if max_pixels is not None and max_pixels < 0:
@@ -189,13 +214,20 @@ class Upsampler:
         known = self.use_ddr and getattr(model, 'has_clean_embedding', False)
         self._clean = model.clean_embedding.detach().float().cpu().clone() if known else None
         self.strength = strength
-        self.backend_name = backend
-        if backend == 'onnx':
-            from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
-            encoder_path, generator_path = cached_split_pair(model, onnx_dir)
-            self.backend = OnnxBackend(encoder_path, generator_path, device=self.device)
-            self.half = False  # the exported pair is fp32
-        else:
+        self.backend_name = choose_backend(backend, self.device)
+        if self.backend_name == 'onnx':
+            try:
+                from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
+                encoder_path, generator_path = cached_split_pair(model, onnx_dir)
+                self.backend = OnnxBackend(encoder_path, generator_path, device=self.device)
+                self.half = False  # the exported pair is fp32
+            except Exception as error:  # any export/session failure: auto still has torch to fall back on
+                if backend == 'onnx':
+                    raise
+                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                warnings.warn(f'the onnxruntime backend is unavailable ({first}); using torch', BackendFallbackWarning)
+                self.backend_name = 'torch'
+        if self.backend_name == 'torch':
             self.half = (self.device.type == 'cuda') if half is None else bool(half)
             self.backend = TorchBackend(model, self.device, self.half, channels_last)
 
