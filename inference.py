@@ -10,6 +10,8 @@ Every failed input prints one line ``ddrsr: error: <file>: <what to do>`` on std
 The exit status is 1 if any input failed (2 for a bad model or option, or an output folder that cannot
 be written). Inputs are never overwritten, and existing outputs are skipped unless ``--overwrite``.
 Files whose header claims more than ``--max_pixels`` pixels are refused before they are decoded.
+Ctrl-C or SIGTERM abandons the file in progress (no partial output, no temporary file), prints how many
+files were done and exits with 130 or 143; the same command then skips the finished outputs.
 """
 import argparse
 import os
@@ -18,6 +20,7 @@ import tempfile
 import warnings
 
 from ddrsr.errors import DDRSRError
+from ddrsr.interruption import Interrupted, StopOnSignal
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, READ_EXTENSIONS
 from ddrsr.inference.upsampler import BACKENDS, DEFAULT_TILE_PAD, BackendFallbackWarning, Upsampler
 from ddrsr.zoo import DEFAULT_MODEL, MODELS
@@ -120,12 +123,27 @@ def _error(message, path=None):
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (130 after Ctrl-C, 143 after SIGTERM)."""
+    args = build_parser().parse_args(argv)
+    tally = {'files': 0, 'written': 0, 'skipped': 0, 'failed': 0}
+    try:
+        with StopOnSignal() as stop:
+            return upscale_all(args, stop, tally)
+    except Interrupted as interrupted:
+        done = tally['written'] + tally['skipped'] + tally['failed']
+        print(f'ddrsr: interrupted by {interrupted.name} after {done} of {tally["files"]} file(s) '
+              f'({tally["written"]} written, {tally["skipped"]} skipped, {tally["failed"]} failed); the file in '
+              'progress left no output. Run the same command again to do the rest', file=sys.stderr)
+        return interrupted.exit_status
+
+
+def upscale_all(args, stop, tally):
+    """Upscale every input of ``args``, counting in ``tally``; ``stop`` (a StopOnSignal) ends it between files."""
     from tqdm import tqdm
 
-    args = build_parser().parse_args(argv)
     try:
         files = list_inputs(args.input)
+        tally['files'] = len(files)
         check_output_folder(args.output)
         with warnings.catch_warnings(record=True) as caught:  # each as one line, not Python's two
             warnings.simplefilter('always', BackendFallbackWarning)
@@ -140,36 +158,37 @@ def main(argv=None):
     except DDRSRError as error:
         _error(str(error))
         return 2
-    failed = 0
     bar = tqdm(files, desc='upscaling', unit='img', file=sys.stderr, dynamic_ncols=True)
-    for path in bar:
-        try:
-            result = upsampler.upscale_file(path, output_name(path, args.output, args.suffix),
-                                            outscale=args.outscale, ext=args.ext, overwrite=args.overwrite)
-            if result.skipped:
-                tqdm.write(f'ddrsr: skip {path}: {result.path} exists (pass --overwrite to replace it)',
-                           file=sys.stderr)
-        except KeyboardInterrupt:
-            _error('interrupted')
-            return 130
-        except DDRSRError as error:
-            failed += 1
-            _error(str(error), path)
-        except MemoryError:
-            failed += 1
-            _error('out of memory; pass a tile size, e.g. -t 256', path)
-        except OSError as error:  # e.g. the disk filled up while writing
-            failed += 1
-            _error(f'{error.strerror or error}; check that the output folder is writable and has free space', path)
-        except Exception as error:  # one bad photo must not stop the rest; no traceback for users
-            failed += 1
-            hint = 'pass a smaller tile, e.g. -t 256' if 'out of memory' in str(error).lower() else \
-                'this looks like a bug; please report it with the file'
-            _error(f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}; {hint}', path)
-    bar.close()
-    if failed:
-        print(f'ddrsr: {failed} of {len(files)} input(s) failed', file=sys.stderr)
-    return 1 if failed else 0
+    try:
+        for path in bar:
+            try:
+                result = upsampler.upscale_file(path, output_name(path, args.output, args.suffix),
+                                                outscale=args.outscale, ext=args.ext, overwrite=args.overwrite)
+                if result.skipped:
+                    tqdm.write(f'ddrsr: skip {path}: {result.path} exists (pass --overwrite to replace it)',
+                               file=sys.stderr)
+                tally['skipped' if result.skipped else 'written'] += 1
+            except DDRSRError as error:
+                tally['failed'] += 1
+                _error(str(error), path)
+            except MemoryError:
+                tally['failed'] += 1
+                _error('out of memory; pass a tile size, e.g. -t 256', path)
+            except OSError as error:  # e.g. the disk filled up while writing
+                tally['failed'] += 1
+                _error(f'{error.strerror or error}; check that the output folder is writable and has free '
+                       'space', path)
+            except Exception as error:  # one bad photo must not stop the rest; no traceback for users
+                tally['failed'] += 1
+                hint = 'pass a smaller tile, e.g. -t 256' if 'out of memory' in str(error).lower() else \
+                    'this looks like a bug; please report it with the file'
+                _error(f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}; {hint}', path)
+            stop.raise_if_requested()  # a signal held while an output was written
+    finally:
+        bar.close()
+    if tally['failed']:
+        print(f'ddrsr: {tally["failed"]} of {len(files)} input(s) failed', file=sys.stderr)
+    return 1 if tally['failed'] else 0
 
 
 if __name__ == '__main__':

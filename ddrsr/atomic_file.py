@@ -2,6 +2,8 @@
 import os
 import tempfile
 
+from ddrsr.interruption import protected
+
 
 class AtomicFile:
     """A binary temporary file beside ``path`` that replaces ``path`` when its ``with`` block succeeds.
@@ -11,7 +13,9 @@ class AtomicFile:
     a power loss, such as checkpoints), given normal permissions and moved over ``path`` with one
     ``os.replace``. On any exception, ``kill`` excepted, the temporary file is removed and ``path`` is
     untouched. The hidden ``.<name>.*.tmp`` name never matches ``*.pth``/``*.state`` or image
-    extensions, so resume logic and folder scans do not pick it up.
+    extensions, so resume logic and folder scans do not pick it up. Under
+    :class:`ddrsr.interruption.StopOnSignal`, Ctrl-C and SIGTERM wait from the temporary file's creation
+    to its rename or removal, so a stopped run leaves neither a partial file nor a temporary one.
 
         with AtomicFile('out.png') as f:
             image.save(f, format='PNG')
@@ -21,8 +25,14 @@ class AtomicFile:
         self.path = os.fspath(path)
         self.sync = sync
         folder = os.path.dirname(os.path.abspath(self.path))
-        handle, self.temp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(self.path)}.', suffix='.tmp')
-        self.file = os.fdopen(handle, 'wb')
+        self._hold = protected()
+        self._hold.__enter__()
+        try:
+            handle, self.temp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(self.path)}.', suffix='.tmp')
+            self.file = os.fdopen(handle, 'wb')
+        except BaseException:
+            self._hold.__exit__(None, None, None)
+            raise
 
     def __enter__(self):
         return self.file
@@ -40,6 +50,9 @@ class AtomicFile:
                 os.chmod(self.temp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the result normal permissions
                 os.replace(self.temp, self.path)
         finally:
-            if os.path.exists(self.temp):
-                os.remove(self.temp)
+            try:
+                if os.path.exists(self.temp):
+                    os.remove(self.temp)
+            finally:
+                self._hold.__exit__(None, None, None)
         return False

@@ -10,6 +10,11 @@ valid images (1x1, 3x3, grey, grey+alpha, RGBA, palette, CMYK JPEG, 16-bit RGB a
 float TIFF, EXIF-rotated JPEG, a name with spaces and non-ASCII letters) and two output folders:
 ``readonly_out/`` (mode 0555) and ``existing_out/`` (already holds ``rgba_out.png``). What each case
 must give is checked in ``tests/test_bad_inputs.py``. Prints the case names as JSON.
+
+    python scripts/make_bad_inputs.py --fuzz 300 [--seed 0] FOLDER
+
+writes instead a seeded fuzz corpus: small valid PNG, JPEG, WebP and TIFF files, each then damaged by bit
+flips, a truncation or a header edit (see :func:`make_fuzz_corpus`; checked in ``tests/test_fuzz_inputs.py``).
 """
 import argparse
 import io
@@ -147,13 +152,74 @@ def make_bad_inputs(folder):
     return sorted(CASES)
 
 
+#: Fuzz sources: extension -> (Pillow format, save options). Small, so 300 files run in seconds.
+FUZZ_FORMATS = {'.png': ('PNG', {}), '.jpg': ('JPEG', {'quality': 90}), '.webp': ('WEBP', {'quality': 80}),
+                '.tif': ('TIFF', {})}
+FUZZ_MUTATIONS = ('bitflip', 'truncate', 'header')
+
+
+def _fuzz_sources(seed):
+    """Each format encoded from an RGB, a grey and an RGBA picture (JPEG: RGB and grey), 12x16 pixels."""
+    pictures = [Image.fromarray(_texture(12, 16, 3, seed)),
+                Image.fromarray(_texture(12, 16, 1, seed + 1)[:, :, 0], 'L'),
+                Image.fromarray(np.dstack([_texture(12, 16, 3, seed + 2), _texture(12, 16, 1, seed + 3)]), 'RGBA')]
+    sources = []
+    for ext, (fmt, options) in FUZZ_FORMATS.items():
+        for picture in pictures:
+            if fmt == 'JPEG' and picture.mode == 'RGBA':
+                continue
+            sources.append((ext, _encoded(picture, fmt, **options)))
+    return sources
+
+
+def mutate(data, kind, rng):
+    """``data`` damaged one way: ``bitflip`` (1 to 8 random bits), ``truncate`` (cut at a random length,
+    possibly zero) or ``header`` (1 to 4 random bytes within the first 64, where sizes, bit depths and
+    chunk lengths live)."""
+    data = bytearray(data)
+    if kind == 'bitflip':
+        for _ in range(int(rng.integers(1, 9))):
+            position = int(rng.integers(len(data)))
+            data[position] ^= 1 << int(rng.integers(8))
+    elif kind == 'truncate':
+        data = data[:int(rng.integers(len(data)))]
+    elif kind == 'header':
+        for _ in range(int(rng.integers(1, 5))):
+            data[int(rng.integers(min(64, len(data))))] = int(rng.integers(256))
+    else:
+        raise ValueError(f'unknown mutation {kind!r}; use one of {FUZZ_MUTATIONS}')
+    return bytes(data)
+
+
+def make_fuzz_corpus(folder, count=300, seed=0):
+    """Write ``count`` mutated images into ``folder`` (the same bytes for the same seed); returns their names.
+
+    File ``i`` is source ``i % len(sources)`` (see :func:`_fuzz_sources`) with mutation
+    ``FUZZ_MUTATIONS[i % 3]``, named ``fuzz_<i>_<mutation>.<ext>``. A mutation may leave a file readable.
+    """
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sources = _fuzz_sources(seed)
+    names = []
+    for index in range(count):
+        ext, data = sources[index % len(sources)]
+        kind = FUZZ_MUTATIONS[index % len(FUZZ_MUTATIONS)]
+        name = f'fuzz_{index:03d}_{kind}{ext}'
+        _write(folder, name, mutate(data, kind, rng))
+        names.append(name)
+    return names
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'data', 'bad')
     parser.add_argument('folder', nargs='?', default=default,
                         help='where to write the corpus (default: tests/data/bad)')
+    parser.add_argument('--fuzz', type=int, default=0, metavar='N', help='write N mutated images instead')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the fuzz corpus (default: 0)')
     args = parser.parse_args(argv)
-    print(json.dumps({'folder': args.folder, 'cases': make_bad_inputs(args.folder)}, ensure_ascii=False, indent=1))
+    cases = make_fuzz_corpus(args.folder, args.fuzz, args.seed) if args.fuzz else make_bad_inputs(args.folder)
+    print(json.dumps({'folder': args.folder, 'cases': cases}, ensure_ascii=False, indent=1))
 
 
 if __name__ == '__main__':
