@@ -8,6 +8,7 @@ choice is the group's (:mod:`ddrsr.distributed`), and BasicSR's ``init_dist`` is
 also works on the CPU (gloo).
 """
 import argparse
+import importlib
 import os
 import sys
 
@@ -126,9 +127,10 @@ def train(root_path=None, argv=None):
         raise DDRSRError(f'{opt_path}: num_gpu is {opt["num_gpu"]} but no CUDA device is available; '
                          'set num_gpu: 0 (or auto) to train on the CPU')
     basicsr.train.load_resume_state = load_resume_state
-    import basicsr.utils.options
-
-    basicsr.utils.options.init_dist = distributed.init_dist_for(distributed.uses_cuda(opt['num_gpu']))
+    # parse_options calls the init_dist it imported by name; by module lookup, since in a forkserver child the
+    # basicsr package need not carry its `utils` attribute.
+    importlib.import_module('basicsr.utils.options').init_dist = distributed.init_dist_for(
+        distributed.uses_cuda(opt['num_gpu']))
     basicsr.train.parse_options = _with_device_defaults(getattr(basicsr.train.parse_options, 'original',
                                                                basicsr.train.parse_options))
     _reset_basicsr_logger()
