@@ -201,3 +201,51 @@ def test_truncated_onnx_is_refused_before_a_session_opens(tmp_path, monkeypatch)
     with pytest.raises(DDRSRError, match='not a valid ONNX model.*delete the ONNX cache'):
         OnnxBackend(None, generator)
     assert len(opened) == 1
+
+
+def test_ignore_keys_g_keeps_the_new_initialisation_and_ema_starts_equal(tmp_path):
+    """``path.ignore_keys_g``: the listed prefixes are not loaded from pretrain_network_g (the rest is), and the
+    EMA copy takes net_g's fresh values for them, not its own random init."""
+    from ddrsr.models.safe_loading import SafeLoadingMixin
+    from tiny_models import tiny_ddr_net
+
+    torch.manual_seed(0)
+    pretrained = tiny_ddr_net()
+    with torch.no_grad():
+        for p in pretrained.parameters():
+            p.add_(1.0)  # every pretrained value differs from any fresh init
+    path = str(tmp_path / 'pre.pth')
+    torch.save({'params_ema': pretrained.state_dict()}, path)
+
+    class TrainingModel(SafeLoadingMixin):
+        def __init__(self):
+            self.opt = {'path': {'pretrain_network_g': path, 'ignore_keys_g': ['encoder.mlp', 'style_mods']}}
+            self.net_g, self.net_g_ema = tiny_ddr_net(), tiny_ddr_net()
+
+        def get_bare_model(self, net):
+            return net
+
+        def _print_different_keys_loading(self, net, state, strict):
+            pass
+
+    model = TrainingModel()
+    fresh = {k: v.clone() for k, v in model.net_g.state_dict().items()}
+    model.load_network(model.net_g, path, True, 'params_ema')
+    model.load_network(model.net_g_ema, path, True, 'params_ema')
+    ignored = [k for k in fresh if k.startswith(('encoder.mlp', 'style_mods'))]
+    loaded = [k for k in fresh if not k.startswith(('encoder.mlp', 'style_mods')) and fresh[k].is_floating_point()
+              and k != 'clean_embedding']
+    assert ignored and loaded
+    for net in (model.net_g, model.net_g_ema):
+        state = net.state_dict()
+        assert all(torch.equal(state[k], fresh[k]) for k in ignored)
+        assert all(torch.equal(state[k], pretrained.state_dict()[k]) for k in loaded)
+
+
+def test_ignore_keys_g_must_be_a_list_of_prefixes():
+    from ddrsr.option_values import check_value_types
+
+    base = {'name': 'x', 'model_type': 'DDRSRModel', 'scale': 4, 'num_gpu': 'auto'}
+    with pytest.raises(DDRSRError, match='ignore_keys_g'):
+        check_value_types({**base, 'path': {'ignore_keys_g': 'style_mods'}}, 'x.yml')
+    check_value_types({**base, 'path': {'ignore_keys_g': ['style_mods']}}, 'x.yml')
