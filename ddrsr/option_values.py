@@ -123,10 +123,10 @@ def check_value_types(opt, source='<options>'):
             if values is not None and not (isinstance(values, list) and all(_fits(v, WHOLE) for v in values)):
                 raise DDRSRError(f'{source}: train.scheduler.{key} must be a list of iteration numbers, '
                                  f'got {values!r}')
-    ignored = (opt.get('path') or {}).get('ignore_keys_g') if isinstance(opt.get('path'), dict) else None
+    ignored = (opt.get('path') or {}).get('param_key_g_exclude') if isinstance(opt.get('path'), dict) else None
     if ignored is not None and not (isinstance(ignored, list) and ignored and all(isinstance(k, str) and k
                                                                                    for k in ignored)):
-        raise DDRSRError(f'{source}: path.ignore_keys_g must be a list of parameter-name prefixes, such as '
+        raise DDRSRError(f'{source}: path.param_key_g_exclude must be a list of parameter-name prefixes, such as '
                          f'[encoder.mlp, style_mods], got {ignored!r}')
     datasets = opt.get('datasets') if isinstance(opt.get('datasets'), dict) else {}
     for phase, dataset in datasets.items():

@@ -15,7 +15,7 @@ from ddrsr.option_values import check_constructor_values, check_dataset_paths, c
 TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
             'train', 'val', 'logger', 'dist_params', 'degradation', 'find_unused_parameters', 'is_train', 'dist')
 PATH_KEYS = ('pretrain_network_g', 'pretrain_network_d', 'strict_load_g', 'strict_load_d', 'param_key_g', 'param_key_d',
-             'resume_state', 'pretrain_network_encoder', 'ignore_keys_g', 'experiments_root', 'models', 'training_states', 'log',
+             'resume_state', 'pretrain_network_encoder', 'param_key_g_exclude', 'experiments_root', 'models', 'training_states', 'log',
              'visualization', 'results_root')
 TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
               'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'gan_start_iter',

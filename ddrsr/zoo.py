@@ -52,6 +52,11 @@ MODELS = {
         'description': 'SRGAN (SRResNet + GR) on clean bicubic data: the lite DDR encoder',
         'arch': _LITE_ENCODER, 'options': 'options/train_srgan_encoder_x4_lite.yml',
     },
+    'srgan_encoder_blind_x4_lite': {
+        'file': 'ddr_encoder_blind_x4_lite.pth', 'scale': 4, 'label': 'SRResNet encoder (blind)',
+        'description': 'the clean SRGAN encoder fine-tuned on the blind degradation pipeline: the v3 DDR encoder',
+        'arch': _LITE_ENCODER, 'options': 'options/train_srgan_encoder_x4_lite_blind.yml',
+    },
 }
 DEFAULT_MODEL = 'rrdb_ddr_real_x4_lite'
 

@@ -203,8 +203,8 @@ def test_truncated_onnx_is_refused_before_a_session_opens(tmp_path, monkeypatch)
     assert len(opened) == 1
 
 
-def test_ignore_keys_g_keeps_the_new_initialisation_and_ema_starts_equal(tmp_path):
-    """``path.ignore_keys_g``: the listed prefixes are not loaded from pretrain_network_g (the rest is), and the
+def test_param_key_g_exclude_keeps_the_new_initialisation_and_ema_starts_equal(tmp_path):
+    """``path.param_key_g_exclude``: the listed prefixes are not loaded from pretrain_network_g (the rest is), and the
     EMA copy takes net_g's fresh values for them, not its own random init."""
     from ddrsr.models.safe_loading import SafeLoadingMixin
     from tiny_models import tiny_ddr_net
@@ -219,7 +219,7 @@ def test_ignore_keys_g_keeps_the_new_initialisation_and_ema_starts_equal(tmp_pat
 
     class TrainingModel(SafeLoadingMixin):
         def __init__(self):
-            self.opt = {'path': {'pretrain_network_g': path, 'ignore_keys_g': ['encoder.mlp', 'style_mods']}}
+            self.opt = {'path': {'pretrain_network_g': path, 'param_key_g_exclude': ['encoder.mlp', 'style_mods']}}
             self.net_g, self.net_g_ema = tiny_ddr_net(), tiny_ddr_net()
 
         def get_bare_model(self, net):
@@ -242,10 +242,10 @@ def test_ignore_keys_g_keeps_the_new_initialisation_and_ema_starts_equal(tmp_pat
         assert all(torch.equal(state[k], pretrained.state_dict()[k]) for k in loaded)
 
 
-def test_ignore_keys_g_must_be_a_list_of_prefixes():
+def test_param_key_g_exclude_must_be_a_list_of_prefixes():
     from ddrsr.option_values import check_value_types
 
     base = {'name': 'x', 'model_type': 'DDRSRModel', 'scale': 4, 'num_gpu': 'auto'}
-    with pytest.raises(DDRSRError, match='ignore_keys_g'):
-        check_value_types({**base, 'path': {'ignore_keys_g': 'style_mods'}}, 'x.yml')
-    check_value_types({**base, 'path': {'ignore_keys_g': ['style_mods']}}, 'x.yml')
+    with pytest.raises(DDRSRError, match='param_key_g_exclude'):
+        check_value_types({**base, 'path': {'param_key_g_exclude': 'style_mods'}}, 'x.yml')
+    check_value_types({**base, 'path': {'param_key_g_exclude': ['style_mods']}}, 'x.yml')

@@ -11,10 +11,11 @@ class SafeLoadingMixin:
     key is missing (ESRGAN / Real-ESRGAN release files hold only ``params_ema``). Here the requested key
     is used when present, otherwise the other one, and fp16 checkpoints are cast back to fp32.
 
-    ``path.ignore_keys_g`` (a list of key prefixes) leaves those parameters out of ``pretrain_network_g``:
+    ``path.param_key_g_exclude`` (a list of key prefixes) leaves those parameters out of ``pretrain_network_g``:
     they keep the new network's initialisation. Use it to reuse a trunk while a part that reads a changed
     input starts afresh, e.g. ``[encoder.mlp, style_mods]`` when the DDR encoder is replaced. Loading is then
-    non-strict for those keys only.
+    non-strict for those keys only. (The name holds ``param_key`` because BasicSR creates a folder for every
+    ``path`` entry whose name lacks one of a few such words.)
     """
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
@@ -23,13 +24,13 @@ class SafeLoadingMixin:
         get_root_logger().info(f'Loading {net.__class__.__name__} model from {load_path} (param key {param_key}, '
                                'falling back to params/params_ema).')
         path_opt = getattr(self, 'opt', {}).get('path') or {}
-        ignored = tuple(path_opt.get('ignore_keys_g') or ())
+        ignored = tuple(path_opt.get('param_key_g_exclude') or ())
         if ignored and load_path == path_opt.get('pretrain_network_g'):
             state = {k: v for k, v in state.items() if not k.startswith(ignored)}
             # From net_g for both nets, so that net_g_ema starts equal to net_g instead of at another random init.
             source = self.get_bare_model(self.net_g).state_dict()
             own = {k: v for k, v in source.items() if k.startswith(ignored)}
-            get_root_logger().info(f'Not loading {len(own)} tensors under {", ".join(ignored)} (path.ignore_keys_g): '
+            get_root_logger().info(f'Not loading {len(own)} tensors under {", ".join(ignored)} (path.param_key_g_exclude): '
                                    'they keep their initialisation.')
             state.update(own)
         self._print_different_keys_loading(net, state, strict)
