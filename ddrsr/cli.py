@@ -50,7 +50,7 @@ def cmd_degrade(args):
     from ddrsr.data.degradations import degrade_with_spec, parse_spec
     from ddrsr.data.image_io import list_images, mod_crop, read_rgb, to_tensor
     from ddrsr.inference.image_io import write_image
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
 
     spec = parse_spec(args.spec)
     device = resolve_device(args.device)
@@ -74,33 +74,34 @@ def cmd_degrade(args):
 def cmd_export(args):
     """Export a model to ONNX (one graph lq -> sr) and optionally verify it against torch."""
     from ddrsr.export import export_onnx, verify_onnx
-    from ddrsr.inference.upsampler import resolve_device
-    from ddrsr.zoo import load_model
+    from ddrsr.device import resolve_device
+    from ddrsr.loader import load
 
     device = resolve_device(args.device)
-    model = load_model(args.model, weights=args.model_path, device='cpu')
-    export_onnx(model, args.output, opset=args.opset, fp16=args.fp16)
+    loaded = load(args.model, weights=args.model_path, device='cpu')
+    export_onnx(loaded, args.output, opset=args.opset, fp16=args.fp16)
     result = {'model': args.model, 'output': args.output, 'opset': args.opset, 'fp16': args.fp16}
     if args.verify:
-        result['verify'] = verify_onnx(model.to(device), args.output, device=str(device))
+        result['verify'] = verify_onnx(loaded.network.to(device), args.output, device=str(device))
     return result
 
 
 def cmd_evaluate(args):
     """PSNR/SSIM(/NIQE) per named spec for bicubic and each model; optionally a Markdown report and a visual PNG."""
     from ddrsr.evaluation import bicubic_upscaler, evaluate
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
     from ddrsr.results_report import check_targets, results_markdown, save_visual_comparison
-    from ddrsr.zoo import DEFAULT_MODEL, model_entry, load_model
+    from ddrsr.loader import load
+    from ddrsr.zoo import DEFAULT_MODEL, model_entry
 
     device = resolve_device(args.device)
     candidates = [('bicubic', bicubic_upscaler(args.scale))]
     labels = {'bicubic': 'bicubic'}
     for name in args.model:
-        model = load_model(name, device=device)
-        if model.scale != args.scale:
-            raise DDRSRError(f'model {name!r} is x{model.scale}, but --scale is {args.scale}')
-        candidates.append((name, model))
+        loaded = load(name, device=device)
+        if loaded.scale != args.scale:
+            raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
+        candidates.append((name, loaded.network))
         labels[name] = model_entry(name).get('label', name)
     table = {}
     for name, upscale in candidates:
@@ -140,22 +141,21 @@ def _figure_path(args, default_name):
 def cmd_analyze(args):
     """DDR-CHI (with WD, BD) of one model at one or more layers; one scatter figure per layer."""
     from ddrsr.analysis import analyze_layer, plot_layer_analysis
-    from ddrsr.analysis.evolution import network_from_option
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.inference.upsampler import resolve_device
-    from ddrsr.zoo import load_model
+    from ddrsr.device import resolve_device
+    from ddrsr.loader import load
 
     if args.plot and len(args.layer) > 1:
         raise DDRSRError('--plot names one figure, but several --layer were given; use --out DIR instead')
     device = resolve_device(args.device)
     if args.opt:
-        model = network_from_option(args.opt, args.weights, device=device)
+        loaded = load(opt=args.opt, weights=args.weights, device=device)
     else:
-        model = load_model(args.model, weights=args.weights, device=device)
-    name = model.model_name
+        loaded = load(args.model, weights=args.weights, device=device)
+    model, name = loaded.network, loaded.name
     for layer in args.layer:
         get_layer(model, layer)  # a misspelt layer fails before any patch is cut
-    sets = _patch_sets(args, model.scale)
+    sets = _patch_sets(args, loaded.scale)
     rows = []
     for layer in args.layer:
         analysis = analyze_layer(model, layer, sets, runs=args.runs, perplexity=args.perplexity, device=device)
@@ -175,8 +175,8 @@ def cmd_generalization(args):
     from ddrsr.analysis import analyze_layer, default_layer, plot_generalization
     from ddrsr.analysis.scores import format_score
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.inference.upsampler import resolve_device
-    from ddrsr.zoo import load_model
+    from ddrsr.device import resolve_device
+    from ddrsr.loader import load
 
     if len(args.layer) not in (0, 1, len(args.model)):
         raise DDRSRError(f'give one --layer for all models or one per --model ({len(args.model)}), '
@@ -184,17 +184,17 @@ def cmd_generalization(args):
     if len(set(args.model)) != len(args.model):
         raise DDRSRError(f'--model names a model twice: {", ".join(args.model)}')
     device = resolve_device(args.device)
-    models = {name: load_model(name, device=device) for name in args.model}  # missing weights fail before any work
-    layers = {name: args.layer[index if len(args.layer) > 1 else 0] if args.layer else default_layer(model)
+    models = {name: load(name, device=device) for name in args.model}  # missing weights fail before any work
+    layers = {name: args.layer[index if len(args.layer) > 1 else 0] if args.layer else default_layer(model.network)
               for index, (name, model) in enumerate(models.items())}
     for name, model in models.items():
-        get_layer(model, layers[name])
+        get_layer(model.network, layers[name])
     sets_by_scale, analyses, table = {}, {}, []
     for name, model in models.items():
         layer = layers[name]
         if model.scale not in sets_by_scale:  # with --hr, the HR patches are patch * scale pixels
             sets_by_scale[model.scale] = _patch_sets(args, model.scale)
-        analysis = analyze_layer(model, layer, sets_by_scale[model.scale], runs=args.runs,
+        analysis = analyze_layer(model.network, layer, sets_by_scale[model.scale], runs=args.runs,
                                  perplexity=args.perplexity, device=device)
         analyses[name] = analysis
         table.append({'model': name, **analysis.summary()})
@@ -210,11 +210,11 @@ def cmd_generalization(args):
 
 def cmd_evolution(args):
     """DDR-CHI and PSNR (clean) of each checkpoint of a training run; a CSV and a dual-axis figure."""
-    from ddrsr.analysis.evolution import (build_generator, checkpoint_evolution, list_checkpoints,
-                                          network_options, write_csv)
+    from ddrsr.analysis.evolution import checkpoint_evolution, list_checkpoints, network_options, write_csv
+    from ddrsr.loader import build_generator
     from ddrsr.analysis.plots import plot_evolution
     from ddrsr.analysis.scores import format_score
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
 
     val_hr = args.val_hr or args.hr
     if not val_hr:

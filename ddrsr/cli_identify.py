@@ -26,15 +26,15 @@ def cmd_identify(args):
     from ddrsr.analysis.distortions import build_distortion_set
     from ddrsr.analysis.identification import METHODS, identify, write_report
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.inference.upsampler import resolve_device
-    from ddrsr.zoo import load_model
+    from ddrsr.device import resolve_device
+    from ddrsr.loader import load
 
     started = time.perf_counter()
     unknown = [method for method in args.methods if method not in METHODS]
     if unknown:  # checked before the (slow) distortion set is built, as are the model and layer below
         raise DDRSRError(f'unknown --methods {", ".join(unknown)}; choose from {", ".join(METHODS)}')
     device = resolve_device(args.device)
-    model = (load_model(args.model, weights=args.weights, device=device)
+    model = (load(args.model, weights=args.weights, device=device).network
              if {'ddr', 'ddr_stats'} & set(args.methods) else None)
     if model is not None:
         get_layer(model, args.layer)
@@ -60,17 +60,18 @@ def cmd_classification_vs_sr(args):
     from ddrsr.analysis.content_vs_degradation import (build_content_sets, compare_networks,
                                                        plot_content_vs_degradation, train_content_classifier)
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.inference.upsampler import resolve_device
-    from ddrsr.zoo import load_model
+    from ddrsr.device import resolve_device
+    from ddrsr.loader import load
 
     device = resolve_device(args.device)
-    model = load_model(args.model, weights=args.weights, device=device)
+    loaded = load(args.model, weights=args.weights, device=device)
+    model = loaded.network
     layers = list(dict.fromkeys(args.layer or ['body.7']))
     for layer in layers:
         get_layer(model, layer)
     get_layer(build_resnet18(2), args.classifier_layer)  # misspelt layers fail before any training
     sets = build_content_sets(args.hr, args.specs, args.meta_info, photos=args.photos, patch=args.patch,
-                              scale=model.scale, patches=args.patches, train_patches=args.train_patches,
+                              scale=loaded.scale, patches=args.patches, train_patches=args.train_patches,
                               train_specs=args.train_specs, short_side=args.short_side, seed=args.seed,
                               photos_per_class=args.photos_per_class)
     classifier, accuracy = train_content_classifier(sets, epochs=args.epochs, seed=args.seed, device=device)

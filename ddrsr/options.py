@@ -7,9 +7,8 @@ losses, and ``OPTION_KEYS`` for ddrsr's datasets.
 """
 import inspect
 
-import yaml
-
 from ddrsr.errors import DDRSRError, unknown_names_error
+from ddrsr.option_file import load_yaml  # noqa: F401  (re-exported: ddrsr.options.load_yaml)
 from ddrsr.option_values import check_constructor_values, check_dataset_paths, check_value_types
 
 TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
@@ -30,22 +29,6 @@ REQUIRED_TOP = ('name', 'model_type', 'scale', 'num_gpu', 'datasets', 'network_g
 # Keys that basicsr indexes directly (a missing one would crash mid-run with a KeyError).
 REQUIRED_IN = {'train': ('total_iter', 'optim_g'), 'val': ('val_freq', 'save_img'),
                'logger': ('print_freq', 'save_checkpoint_freq')}
-
-
-def load_yaml(path):
-    """Parse ``path`` exactly as BasicSR will (its loader has no YAML merge keys, ``<<``)."""
-    from basicsr.utils.options import ordered_yaml
-
-    try:
-        with open(path) as f:
-            opt = yaml.load(f, Loader=ordered_yaml()[0])
-    except FileNotFoundError:
-        raise DDRSRError(f'option file {path!r} not found') from None
-    except yaml.YAMLError as error:
-        raise DDRSRError(f'option file {path!r} is not valid YAML: {error}') from None
-    if not isinstance(opt, dict):
-        raise DDRSRError(f'option file {path!r} must hold a mapping of options')
-    return opt
 
 
 def _check_keys(section, known, where, source):

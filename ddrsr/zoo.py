@@ -1,4 +1,4 @@
-"""Shipped models: name -> weights file + architecture, and one loader for all of them.
+"""Shipped models: name -> weights file + architecture (loaded by :func:`ddrsr.loader.load`).
 
 A name picks an entry; ``weights`` may point the same architecture at another checkpoint (for example
 a ``net_g_ema`` from your own training run). Checkpoints are BasicSR files (``{'params_ema': ...}``);
@@ -9,11 +9,7 @@ name from ``WEIGHTS_DIR``) are checked against ``weights/SHA256SUMS`` first (see
 import copy
 import os
 
-import torch
-
-from ddrsr.checkpoint import load_into
-from ddrsr.errors import DDRSRError, unknown_names_error
-from ddrsr.weights_manifest import verify_shipped
+from ddrsr.errors import unknown_names_error
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 
@@ -84,27 +80,20 @@ def shipped_file(name):
 
 
 def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
-    """Build the zoo model ``name``, load its weights and return it in ``eval()`` mode on ``device``.
+    """The network of :func:`ddrsr.loader.load` for zoo model ``name``, in ``eval()`` mode on ``device``.
+
+    Kept for backward compatibility (the README, model cards and scripts call it): the returned ``nn.Module``
+    also carries ``scale`` (int) and ``model_name`` (str) attributes. New code should call
+    ``ddrsr.loader.load(name)``, which returns a :class:`ddrsr.loader.LoadedModel` and patches nothing.
 
     Args:
         name (str): a key of :data:`MODELS`.
         weights (str, optional): checkpoint (``.pth`` or ``.safetensors``) to load instead of the shipped file.
         device (str | torch.device): where the model goes.
-
-    Returns:
-        nn.Module with attributes ``scale`` (int) and ``model_name`` (str).
     """
-    from basicsr.archs import build_network
+    from ddrsr.loader import load
 
-    entry = model_entry(name)
-    path = weights or shipped_file(name)
-    if not os.path.isfile(path):
-        raise DDRSRError(f'weights for model {name!r} not found at {path!r}; the shipped files live in weights/ '
-                         '(see weights/README.md for the command that trains them)')
-    if weights is None and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):
-        verify_shipped(path, WEIGHTS_DIR)  # before unpickling anything: a corrupt file gets a clear message
-    network = load_into(build_network(entry['arch']), path,
-                        f'they are not weights for model {name!r}; pass the matching -n model name')
-    network.scale = entry['scale']
-    network.model_name = name
-    return network.eval().requires_grad_(False).to(torch.device(device))
+    loaded = load(name, weights=weights, device=device)
+    network = loaded.network
+    network.scale, network.model_name = loaded.scale, loaded.name  # the legacy attributes (see above)
+    return network

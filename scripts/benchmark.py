@@ -88,13 +88,13 @@ def build_parser():
 def fresh_checkpoint(name, folder):
     """A freshly initialised checkpoint of zoo model ``name``'s architecture (speed does not depend on the weights)."""
     import torch
-    from basicsr.archs import build_network
 
+    from ddrsr.loader import build_generator
     from ddrsr.zoo import model_entry
 
     torch.manual_seed(0)
     path = os.path.join(folder, f'{name}_fresh.pth')
-    torch.save({'params_ema': build_network(model_entry(name)['arch']).state_dict()}, path)
+    torch.save({'params_ema': build_generator(model_entry(name)['arch']).state_dict()}, path)
     return path
 
 

@@ -27,13 +27,11 @@ def tiny_ddr_net(seed=0, style_std=0.5):
         model.encoder.mlp[0].weight.mul_(30)
         model.conv_last.weight.mul_(10)
         model.conv_last.bias.fill_(0.5)
-    model.scale, model.model_name = 4, 'tiny_ddr'
-    return model.eval()
+    return model.eval()  # its scale (4) is the architecture's own attribute: nothing is patched on
 
 
 def tiny_plain_net(seed=0):
     """The same RRDBNet without DDR (no encoder, forward takes only lq)."""
     torch.manual_seed(seed)
     model = RRDBNetDDR(num_feat=8, num_block=2, num_grow_ch=4, scale=4, use_ddr=False)
-    model.scale, model.model_name = 4, 'tiny_plain'
     return model.eval()

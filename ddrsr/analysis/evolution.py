@@ -2,7 +2,7 @@
 
 Liu et al. observe that degradation-related "semantics" appear (CHI rises) as training goes on. This
 module finds the checkpoints of a BasicSR experiment, builds the generator once from an option file
-or a zoo entry, and loads each checkpoint into it in turn.
+or a zoo entry (``ddrsr.loader.build_generator``), and loads each checkpoint into it in turn.
 """
 import csv
 import glob
@@ -62,24 +62,8 @@ def network_options(arch_from_model=None, opt=None, experiment=None):
         opt = found[0]
     if not opt:
         raise DDRSRError('pass --opt options/FILE.yml or --arch-from-model ZOO_NAME to build the architecture')
-    from ddrsr.options import load_yaml
-    options = load_yaml(opt)
-    network = options.get('network_g')
-    if not isinstance(network, dict) or 'type' not in network:
-        raise DDRSRError(f'option file {opt!r} has no network_g with a `type`')
-    scale = options.get('scale') or network.get('upscale') or network.get('scale') or 4
-    return dict(network), int(scale)
-
-
-def build_generator(network_opt):
-    """Build the network of a BasicSR ``network_g`` dict (ddrsr's architectures registered)."""
-    import ddrsr  # noqa: F401  (fills basicsr's ARCH_REGISTRY with ddrsr's architectures)
-    from basicsr.archs import build_network
-
-    try:
-        return build_network(dict(network_opt))
-    except (KeyError, TypeError, ValueError) as error:
-        raise DDRSRError(f'cannot build network {network_opt.get("type")!r}: {error}') from None
+    from ddrsr.option_file import network_options as from_option_file
+    return from_option_file(opt)
 
 
 def load_checkpoint_into(network, path):
@@ -87,26 +71,6 @@ def load_checkpoint_into(network, path):
     from ddrsr.checkpoint import load_into
 
     return load_into(network, path, 'pass the matching --opt or --arch-from-model')
-
-
-def network_from_option(opt, weights, device='cpu'):
-    """The ``network_g`` of option file ``opt`` with the checkpoint ``weights`` loaded, frozen, on ``device``.
-
-    It carries the ``scale`` and ``model_name`` attributes of :func:`ddrsr.zoo.load_model`'s networks, so
-    the analysis commands treat any BasicSR network like a zoo model.
-    """
-    import torch
-
-    if not weights:
-        raise DDRSRError('--opt builds the architecture only; pass the checkpoint to analyse with --weights')
-    if not os.path.isfile(weights):
-        raise DDRSRError(f'checkpoint {weights!r} not found')
-    network_opt, scale = network_options(opt=opt)
-    network = build_generator(network_opt)
-    load_checkpoint_into(network, weights)
-    network.scale = scale
-    network.model_name = os.path.splitext(os.path.basename(weights))[0]
-    return network.eval().requires_grad_(False).to(torch.device(device))
 
 
 def checkpoint_evolution(network, checkpoints, layer, sets, val_hr, scale, runs=5, perplexity=None,

@@ -23,7 +23,16 @@ def get_layer(model, name):
 
 
 class _StopForward(Exception):
-    """Raised by a hook to skip the rest of a forward pass once the wanted layer has run."""
+    """Raised by a hook to skip the rest of a forward pass once the wanted layer has run.
+
+    It carries the store of the :func:`capture_layer_output` that raised it, so that nested early exits (an
+    analysis reading ``encoder.generator.body.7`` of a DDR network whose encoder itself stops at ``body.7``)
+    each catch only their own: the outer one passes through the inner :func:`run_until`.
+    """
+
+    def __init__(self, store):
+        super().__init__()
+        self.store = store
 
 
 @contextlib.contextmanager
@@ -43,7 +52,7 @@ def capture_layer_output(model, name, stop=False):
     def hook(_module, _inputs, output):
         store['output'] = output[0] if isinstance(output, (tuple, list)) else output
         if can_stop:
-            raise _StopForward
+            raise _StopForward(store)
 
     handle = layer.register_forward_hook(hook)
     try:
@@ -52,13 +61,37 @@ def capture_layer_output(model, name, stop=False):
         handle.remove()
 
 
-def run_until(model, name, *inputs):
-    """Run ``model(*inputs)`` only as far as layer ``name`` and return that layer's output."""
+def _run_once(model, name, inputs):
     with capture_layer_output(model, name, stop=True) as store:
         try:
             model(*inputs)
-        except _StopForward:
-            pass
-    if 'output' not in store:
-        raise DDRSRError(f'layer {name!r} of {type(model).__name__} did not run during the forward pass')
-    return store['output']
+        except _StopForward as stop:
+            if stop.store is not store:  # an outer run_until's stop: let it through
+                raise
+    return store.get('output')
+
+
+def run_until(model, name, *inputs):
+    """Run ``model(*inputs)`` only as far as layer ``name`` and return that layer's output.
+
+    A layer that the model's own forward pass never reaches (e.g. ``encoder.generator.conv_last`` of a DDR
+    network, whose encoder reads its generator only up to one layer) is reached by running the outermost
+    module on its path that takes the same inputs and does reach it (here ``encoder.generator``).
+
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    >>> run_until(net, '1', torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 4, 8, 8])
+    """
+    output = _run_once(model, name, inputs)
+    if output is not None:
+        return output
+    parts = name.split('.')
+    for depth in range(1, len(parts)):
+        ancestor, rest = '.'.join(parts[:depth]), '.'.join(parts[depth:])
+        try:
+            output = _run_once(get_layer(model, ancestor), rest, inputs)
+        except (RuntimeError, TypeError, ValueError, DDRSRError):  # this ancestor takes other inputs
+            continue
+        if output is not None:
+            return output
+    raise DDRSRError(f'layer {name!r} of {type(model).__name__} did not run during the forward pass')

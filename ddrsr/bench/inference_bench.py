@@ -95,12 +95,13 @@ def bench_inference(model_name=None, size=256, repeats=5, warmup=1, threads=None
         dict: ``variants`` (label -> median, GFLOP/s, max abs difference to eager NCHW, ok), ``flops``,
         ``default`` (the Upsampler's default engine) and the speed-up ratios.
     """
-    from ddrsr.zoo import DEFAULT_MODEL, load_model
+    from ddrsr.loader import load
+    from ddrsr.zoo import DEFAULT_MODEL
 
     model_name = model_name or DEFAULT_MODEL
-    model = load_model(model_name, weights=weights, device='cpu')
+    model = load(model_name, weights=weights, device='cpu')  # a LoadedModel: the Upsampler and export take it
     photo = smooth_images(1, size, size, seed=1)[0]
-    flops = count_flops(model, size, size)
+    flops = count_flops(model.network, size, size)
     threads = threads or torch.get_num_threads()
     result = {'model': model_name, 'input': f'{size}x{size}', 'output': f'{size * model.scale}x{size * model.scale}',
               'flops': flops, 'gflop_per_image': round(flops / 1e9, 2), 'threads': threads, 'variants': {},

@@ -66,9 +66,13 @@ def _prepared(model, fp16):
     return copied.half() if fp16 else copied.float()
 
 
-def _metadata(model):
-    return {'scale': str(int(getattr(model, 'scale', 0) or 0)), 'use_ddr': str(bool(getattr(model, 'use_ddr', False))),
-            'model_name': str(getattr(model, 'model_name', type(model).__name__)), 'producer': 'ddrsr'}
+def _network_and_metadata(model):
+    """``(nn.Module, ONNX metadata)`` of a :class:`ddrsr.loader.LoadedModel` or a plain network."""
+    from ddrsr.loader import as_loaded
+
+    loaded = as_loaded(model)
+    return loaded.network, {'scale': str(loaded.scale), 'use_ddr': str(loaded.use_ddr), 'model_name': loaded.name,
+                            'producer': 'ddrsr'}
 
 
 def _export(module, args, path, input_names, output_names, dynamic_axes, opset, metadata):
@@ -96,7 +100,7 @@ def _example(model, fp16, batch=1):
 
 
 def export_onnx(model, path, opset=DEFAULT_OPSET, fp16=False):
-    """Export ``model`` as ONE graph ``lq (B, 3, H, W) -> sr (B, 3, s*H, s*W)``, dynamic in B, H and W.
+    """Export ``model`` (a ``LoadedModel`` or an ``nn.Module``) as ONE graph ``lq (B, 3, H, W) -> sr (B, 3, s*H, s*W)``, dynamic in B, H and W.
 
     For a DDR network the embedding is computed inside the graph. ``fp16`` makes inputs, weights and
     outputs float16. The file is checked with ``onnx.checker.check_model``.
@@ -106,9 +110,10 @@ def export_onnx(model, path, opset=DEFAULT_OPSET, fp16=False):
     """
     if opset < DEFAULT_OPSET:
         raise DDRSRError(f'opset {opset} is too old; use {DEFAULT_OPSET} or higher')
+    model, meta = _network_and_metadata(model)
     net = _prepared(model, fp16)
     axes = {'lq': {0: 'batch', 2: 'height', 3: 'width'}, 'sr': {0: 'batch', 2: 'out_height', 3: 'out_width'}}
-    return _export(_LqToSr(net), (_example(net, fp16),), path, ['lq'], ['sr'], axes, opset, _metadata(model))
+    return _export(_LqToSr(net), (_example(net, fp16),), path, ['lq'], ['sr'], axes, opset, meta)
 
 
 def export_split(model, encoder_path, generator_path, opset=DEFAULT_OPSET, fp16=False):
@@ -123,8 +128,8 @@ def export_split(model, encoder_path, generator_path, opset=DEFAULT_OPSET, fp16=
     """
     if opset < DEFAULT_OPSET:
         raise DDRSRError(f'opset {opset} is too old; use {DEFAULT_OPSET} or higher')
+    model, meta = _network_and_metadata(model)
     net = _prepared(model, fp16)
-    meta = _metadata(model)
     lq = _example(net, fp16)
     lq_axes = {0: 'batch', 2: 'height', 3: 'width'}
     sr_axes = {'sr': {0: 'batch', 2: 'out_height', 3: 'out_width'}}

@@ -16,23 +16,17 @@ MODEL_HELP = ('zoo model name (its shipped weights) or checkpoint path (BasicSR 
 
 
 def load_faig_model(value, arch, device, role):
-    """A zoo model by name, or checkpoint ``value`` loaded into zoo architecture ``arch``."""
-    import torch
-    from basicsr.archs import build_network
-
-    from ddrsr.checkpoint import load_into
-    from ddrsr.zoo import MODELS, load_model, model_entry
+    """A zoo model by name, or checkpoint ``value`` loaded into zoo architecture ``arch``: a ``LoadedModel``."""
+    from ddrsr.loader import load
+    from ddrsr.zoo import MODELS
 
     if value in MODELS:
-        return load_model(value, device=device)
+        return load(value, device=device)
     if not os.path.isfile(value):
         raise DDRSRError(f'--{role} {value!r} is neither a zoo model name ({", ".join(sorted(MODELS))}) nor a '
                          'checkpoint file; check the path')
-    entry = model_entry(arch)
-    network = load_into(build_network(entry['arch']), value,
-                        f'they are not weights for --arch {arch!r}; pass the zoo name of their architecture')
-    network.scale, network.model_name = entry['scale'], os.path.basename(value)
-    return network.eval().requires_grad_(False).to(torch.device(device))
+    return load(arch, weights=value, device=device, name=os.path.basename(value),
+                hint=f'they are not weights for --arch {arch!r}; pass the zoo name of their architecture')
 
 
 def _models(args, device, baseline=True):
@@ -42,7 +36,7 @@ def _models(args, device, baseline=True):
     if not baseline:
         return None, target
     base = load_faig_model(args.baseline, args.arch, device, 'baseline')
-    check_same_architecture(base, target)
+    check_same_architecture(base.network, target.network)
     return base, target
 
 
@@ -65,17 +59,18 @@ def cmd_faig(args):
     from ddrsr.faig import FilterIndex, attribute, layer_counts
     from ddrsr.faig.data import hr_crops
     from ddrsr.faig.plots import plot_layer_distribution
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
 
     deg, vs = parse_spec(args.deg).name, parse_spec(args.vs).name  # bad specs fail before any loading
     device = resolve_device(args.device)
     baseline, target = _models(args, device)
     hr = hr_crops(args.hr, args.crop, args.images, args.seed, args.meta_info, target.scale)
     began = time.perf_counter()
-    ranking = attribute(baseline, target, hr, deg, vs, args.method, args.steps, target.scale, args.batch, args.seed)
+    ranking = attribute(baseline.network, target.network, hr, deg, vs, args.method, args.steps, target.scale,
+                        args.batch, args.seed)
     ranking.settings.update({'baseline': args.baseline, 'target': args.target, 'arch': args.arch, 'hr': args.hr,
                              'meta_info': args.meta_info, 'crop': args.crop})
-    filters = FilterIndex(target)
+    filters = FilterIndex(target.network)
     output = args.output or os.path.join('results', 'faig', f'ranking_{args.method}_{deg}_vs_{vs}.json')
     ranking.save(output, filters)
     counts = {f'top {args.percent:g} % for {ranking.spec(which)}': layer_counts(ranking, filters, args.percent, which)
@@ -98,14 +93,14 @@ def cmd_faig_mask(args):
     from ddrsr.faig.data import hr_crops
     from ddrsr.faig.masking import masking_markdown, masking_table
     from ddrsr.faig.plots import plot_psnr_drop
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
 
     rankings = _load_rankings(args.ranking)
     device = resolve_device(args.device)
     baseline, target = _models(args, device)
     hr = hr_crops(args.hr, args.crop, args.images, args.seed, args.meta_info, target.scale)
-    table = masking_table(baseline, target, rankings, hr, args.specs, args.percents, target.scale, args.seed,
-                          args.batch)
+    table = masking_table(baseline.network, target.network, rankings, hr, args.specs, args.percents, target.scale,
+                          args.seed, args.batch)
     table.update({'rankings': args.ranking, 'baseline': args.baseline, 'target': args.target, 'hr': args.hr})
     markdown = _write(os.path.join(args.out, 'masking.md'), masking_markdown(table))
     table_json = _write(os.path.join(args.out, 'masking.json'), json.dumps(table, indent=2))
@@ -118,7 +113,7 @@ def cmd_faig_predict(args):
     """Predict blur/noise/both/none from the discovered filters' activations; accuracy on held-out images."""
     from ddrsr.faig.data import hr_crops, split_images
     from ddrsr.faig.prediction import prediction_accuracy, prediction_markdown
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
 
     rankings = _load_rankings(args.ranking)
     device = resolve_device(args.device)
@@ -131,7 +126,7 @@ def cmd_faig_predict(args):
         test_paths, fit_paths = split_images(args.hr, args.meta_info)
         fit_hr = hr_crops(None, args.crop, args.fit_images, args.seed, scale=target.scale, paths=fit_paths)
         test_hr = hr_crops(None, args.crop, args.images, args.seed, scale=target.scale, paths=test_paths)
-    results = [prediction_accuracy(target, ranking, fit_hr, test_hr, args.percent, target.scale, args.seed,
+    results = [prediction_accuracy(target.network, ranking, fit_hr, test_hr, args.percent, target.scale, args.seed,
                                    args.batch) for ranking in rankings]
     markdown = _write(os.path.join(args.out, 'prediction.md'), prediction_markdown(results))
     result = {'rankings': args.ranking, 'target': args.target, 'hr': args.hr, 'fit_hr': args.fit_hr or args.hr,

@@ -44,22 +44,25 @@ def cached_split_pair(model, onnx_dir=None):
     """The exported pair for ``model``, exported into ``onnx_dir`` unless an up-to-date copy is there.
 
     Args:
-        model (nn.Module): the SR network (``use_ddr`` decides whether an encoder graph exists).
+        model (LoadedModel | nn.Module): the SR network (``use_ddr`` decides whether an encoder graph exists).
         onnx_dir (str, optional): cache folder; default ``<cache root>/onnx/<model_name>-<key>``.
 
     Returns:
         tuple: ``(encoder_path or None, generator_path)``.
     """
     from ddrsr.export import export_split
+    from ddrsr.loader import as_loaded
 
+    loaded = as_loaded(model)
+    model = loaded.network
     key = weights_key(model)
     if onnx_dir is None:
-        onnx_dir = os.path.join(default_cache_root(), 'onnx', f'{getattr(model, "model_name", "model")}-{key}')
-    use_ddr = bool(getattr(model, 'use_ddr', False))
+        onnx_dir = os.path.join(default_cache_root(), 'onnx', f'{loaded.name}-{key}')
+    use_ddr = loaded.use_ddr
     encoder = os.path.join(onnx_dir, _ENCODER_FILE)
     generator = os.path.join(onnx_dir, _GENERATOR_FILE)
     meta_path = os.path.join(onnx_dir, _META_FILE)
-    meta = {'key': key, 'use_ddr': use_ddr, 'scale': int(model.scale)}
+    meta = {'key': key, 'use_ddr': use_ddr, 'scale': loaded.scale}
     try:
         with open(meta_path) as f:
             fresh = json.load(f) == meta
@@ -69,7 +72,7 @@ def cached_split_pair(model, onnx_dir=None):
     if not fresh:
         try:
             os.makedirs(onnx_dir, exist_ok=True)
-            export_split(model, encoder, generator)
+            export_split(loaded, encoder, generator)
             with AtomicFile(meta_path) as f:  # written last: a half-done export is never "fresh"
                 f.write(json.dumps(meta).encode())
         except OSError as error:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ddrsr.archs.stylemod_rrdbnet_arch import steer_embedding
+from ddrsr.device import resolve_device  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender
@@ -78,19 +79,6 @@ def choose_backend(backend, device):
     if backend != 'auto':
         return backend
     return 'onnx' if torch.device(device).type == 'cpu' else 'torch'
-
-
-def resolve_device(device='auto'):
-    """``'auto'`` -> CUDA when available, else CPU; DDRSRError for a CUDA request on a machine without one."""
-    if device in (None, 'auto'):
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise DDRSRError(f'unknown device {device!r}; use auto, cpu or cuda') from None
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise DDRSRError('--device cuda was asked for but torch sees no CUDA GPU; use --device cpu')
-    return device
 
 
 def centre_crop(lq, size):
@@ -179,7 +167,9 @@ class Upsampler:
             an explicit ``'onnx'`` raises instead. ``backend_name`` says which one runs.
         onnx_dir (str, optional): where the ONNX pair is cached (default ``<cache>/onnx/<model>-<sha256>``, see
             ``ddrsr.inference.onnx_backend``); exported once per weights, shared by concurrent processes.
-        model (nn.Module, optional): a ready network with ``.scale``; ``use_ddr`` and ``encode`` if DDR.
+        model (LoadedModel | nn.Module, optional): a ready network: a :class:`ddrsr.loader.LoadedModel`, or an
+            ``nn.Module`` whose SR factor is its ``scale`` (or ``upscale``) attribute; ``use_ddr`` and ``encode``
+            if DDR.
         embed_crop (int): largest LR crop per side used to compute the embedding.
         channels_last (bool): run the torch backend in NHWC memory format (faster on CPU and CUDA; the
             results equal NCHW's to float rounding). Default: True.
@@ -202,23 +192,18 @@ class Upsampler:
             raise DDRSRError('max_pixels must be >= 0 (0 means no limit)')
         self.max_pixels = max_pixels
         self.device = resolve_device(device)
-        if model is None:
-            from ddrsr.zoo import load_model
-            model = load_model(model_name, weights=weights, device='cpu')
-        self.scale = int(getattr(model, 'scale', 0) or 0)
-        if self.scale < 1:
-            raise DDRSRError('the model has no integer .scale attribute; set model.scale = 4 (its SR factor)')
-        self.model_name = getattr(model, 'model_name', model_name)
-        self.use_ddr = bool(getattr(model, 'use_ddr', False))
+        from ddrsr.loader import as_loaded, load
+        loaded = load(model_name, weights=weights, device='cpu') if model is None else as_loaded(model)
+        model = loaded.network
+        self.loaded, self.scale, self.model_name, self.use_ddr = loaded, loaded.scale, loaded.name, loaded.use_ddr
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
-        known = self.use_ddr and getattr(model, 'has_clean_embedding', False)
-        self._clean = model.clean_embedding.detach().float().cpu().clone() if known else None
+        self._clean = model.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
         self.strength = strength
         self.backend_name = choose_backend(backend, self.device)
         if self.backend_name == 'onnx':
             try:
                 from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
-                encoder_path, generator_path = cached_split_pair(model, onnx_dir)
+                encoder_path, generator_path = cached_split_pair(loaded, onnx_dir)
                 self.backend = OnnxBackend(encoder_path, generator_path, device=self.device)
                 self.half = False  # the exported pair is fp32
             except Exception as error:  # any export/session failure: auto still has torch to fall back on

@@ -46,13 +46,13 @@ def cmd_inspect(args):
     """Print JPEG quality, noise, blur, the nearest named spec and a recommended --strength per photo."""
     from tqdm import tqdm
 
-    from ddrsr.inference.upsampler import resolve_device
+    from ddrsr.device import resolve_device
     from ddrsr.inspect.inspector import Inspector, describe
-    from ddrsr.zoo import load_model
+    from ddrsr.loader import load
 
     device = resolve_device(args.device)
     files = list_photos(args.photos)
-    model = load_model(args.model, weights=args.model_path, device=device)
+    model = load(args.model, weights=args.model_path, device=device).network
     inspector = Inspector(model, args.regressors)
     if args.report:
         if not model.has_clean_embedding:

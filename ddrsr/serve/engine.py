@@ -137,10 +137,10 @@ class ServeEngine:
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=DEFAULT_TILE,
                  max_pixels=DEFAULT_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None):
-        from ddrsr.zoo import load_model
+        from ddrsr.loader import load
 
-        model = load_model(model_name, weights=weights, device='cpu')
-        if not getattr(model, 'use_ddr', False) or not getattr(model, 'has_clean_embedding', False):
+        model = load(model_name, weights=weights, device='cpu')
+        if not model.has_clean_embedding:
             raise DDRSRError(f'ddrsr serve shows the inspect report and a strength slider, which need a DDR model '
                              f'with a clean embedding; {model_name!r} has none: use -n {DEFAULT_MODEL}')
         # The torch backend in fp32: the inspector and the preview then run on the very network the upscale
