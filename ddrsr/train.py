@@ -1,4 +1,4 @@
-"""Train from a BasicSR option file.
+"""Train from a BasicSR option file: a shim over ``ddrsr train`` (ddrsr/cli/train.py).
 
     python ddrsr/train.py -opt options/train_rrdb_ddr_x4_lite.yml --auto_resume
     torchrun --nproc_per_node=4 ddrsr/train.py -opt options/train_rrdb_ddr_x4.yml --launcher pytorch --auto_resume
@@ -13,10 +13,6 @@ if __name__ == '__main__':
     sys.path = [p for p in sys.path if osp.abspath(p or '.') != here]
     sys.path.insert(0, osp.dirname(here))
 
-    from ddrsr.errors import DDRSRError
-    from ddrsr.training import train
+    from ddrsr.cli.train import main  # the same as `ddrsr train`
 
-    try:
-        train()
-    except DDRSRError as error:
-        sys.exit(f'ddrsr: error: {error}')
+    sys.exit(main())

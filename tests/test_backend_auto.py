@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from ddrsr.cli import upscale
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import Upsampler
 from ddrsr.inference import onnx_backend
 from ddrsr.inference.upsampler import BackendFallbackWarning, choose_backend
 
-from conftest import ROOT, load_script
+from conftest import ROOT
 from tiny_models import tiny_ddr_net
 
 
@@ -54,7 +55,7 @@ def test_cli_prints_the_fallback_as_one_line(tiny_zoo, tmp_path, monkeypatch, ca
     monkeypatch.setattr(onnx_backend, 'cached_split_pair', lambda *a, **k: (_ for _ in ()).throw(OSError('disk full')))
     (tmp_path / 'in').mkdir()
     Image.fromarray(np.zeros((9, 11, 3), np.uint8)).save(tmp_path / 'in' / 'a.png')
-    status = load_script('inference.py').main(['-i', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '-n', 'tiny_ddr'])
+    status = upscale.main(['-i', str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '-n', 'tiny_ddr'])
     warnings = [line for line in capsys.readouterr().err.splitlines() if 'warning' in line.lower()]
     assert status == 0 and warnings == ['ddrsr: warning: the onnxruntime backend is unavailable (disk full); using torch']
 

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image, ImageFile, ImageOps
 
 from conftest import ROOT, load_script
+from ddrsr.cli import upscale
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import Upsampler, read_image
 from tiny_models import TINY_ENCODER, tiny_ddr_net
@@ -64,7 +65,7 @@ def _script():
 
 
 def _cli():
-    return load_script('inference.py')
+    return upscale  # what python inference.py runs
 
 
 def snapshot(folder):

@@ -6,12 +6,12 @@ import pytest
 import torch
 from PIL import Image, ImageOps
 
+from ddrsr.cli import upscale
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import DEFAULT_TILE_PAD, Upsampler, read_image, write_image
 from ddrsr.inference.image_io import _orient
 from ddrsr.inference.tiling import TileBlender, axis_spans, feather_width, span_weights
 
-from conftest import load_script
 from tiny_models import tiny_ddr_net
 
 ONE_LEVEL = 1 / 255
@@ -255,7 +255,7 @@ def test_input_is_never_overwritten(model, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ CLI
 def _cli():
-    return load_script('inference.py')
+    return upscale  # what python inference.py runs
 
 
 def test_cli_folder_with_a_corrupt_file(tiny_zoo, tmp_path, capsys):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import ROOT, load_script
+from ddrsr.cli import upscale
 from ddrsr import zoo
 from ddrsr.errors import DDRSRError
 from ddrsr.weights_manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
@@ -140,7 +141,7 @@ def test_corrupted_shipped_file_is_one_cli_error_line(shipped_copy, tmp_path, ca
     image = tmp_path / 'in.png'
     from PIL import Image
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
-    cli = load_script('inference.py')
+    cli = upscale  # what python inference.py runs
     status = cli.main(['-i', str(image), '-o', str(tmp_path / 'out'), '-n', name])
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1

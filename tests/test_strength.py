@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import load_script
+from ddrsr.cli import upscale
 from tiny_models import tiny_ddr_net, tiny_plain_net
 from ddrsr.checkpoint import load_into
 from ddrsr.errors import DDRSRError
@@ -134,7 +135,7 @@ def test_compute_clean_embedding_script(tiny_zoo, tmp_path, fp16):
 
 
 def test_inference_cli_strength_errors_are_one_line(tiny_zoo, tmp_path, capsys):
-    inference = load_script('inference.py')
+    inference = upscale  # what python inference.py runs
     image = tmp_path / 'in' / 'a.png'
     _tiny_hr_folder(tmp_path / 'in', count=1, size=20)
     assert inference.main(['-i', str(image.parent), '-o', str(tmp_path / 'out'), '-n', 'tiny_ddr',

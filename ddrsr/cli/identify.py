@@ -1,11 +1,11 @@
-"""``ddrsr identify`` and ``ddrsr classification-vs-sr``: registered into ``ddrsr.cli``'s subparsers.
+"""``ddrsr identify`` and ``ddrsr classification-vs-sr``: distortion identification and content vs degradation.
 
-Kept apart from ``ddrsr/cli.py`` so that each file stays short; the logic lives in ``ddrsr/analysis``
-(these functions only read arguments, load models and write files).
+The logic lives in ``ddrsr/analysis``; these functions only read arguments, load models and write files.
 """
 import os
 import sys
 
+from ddrsr.cli._common import add_device, parser_with_example
 from ddrsr.errors import DDRSRError
 
 METHOD_NAMES = {'ddr': 'DDR ({model}:{layer}) + SVM', 'ddr_stats': 'DDR mean+std ({model}:{layer}) + SVM',
@@ -87,8 +87,8 @@ def cmd_classification_vs_sr(args):
             'classifier_accuracy': accuracy, 'networks': networks, 'plot': plot}
 
 
-def add_subcommands(subparsers, parser_with_example, add_device):
-    """Register ``identify`` and ``classification-vs-sr`` (helpers passed in from ``ddrsr.cli``)."""
+def add_subcommands(subparsers):
+    """Register ``identify`` and ``classification-vs-sr``."""
     from ddrsr.analysis.identification import METHODS
 
     identify = parser_with_example(

@@ -1,4 +1,4 @@
-"""``ddrsr inspect``: registered into ``ddrsr.cli``'s subparsers (kept apart so that each file stays short).
+"""``ddrsr inspect``: JPEG quality, noise, blur, nearest spec and a recommended strength per photo.
 
 Without ``--json`` each photo gets a few human-readable lines on stdout; with it, stdout is one JSON list.
 A bad file gives one ``ddrsr: error: <file>: ...`` line on stderr and the others go on; the exit status is
@@ -8,6 +8,7 @@ import json
 import os
 import sys
 
+from ddrsr.cli._common import add_device, error_line, parser_with_example
 from ddrsr.errors import DDRSRError
 
 EXAMPLE = ('ddrsr inspect inputs/seeding_detail.jpg --report results/inspect   '
@@ -16,14 +17,13 @@ EXAMPLE = ('ddrsr inspect inputs/seeding_detail.jpg --report results/inspect   '
 
 def list_photos(paths):
     """The image files named in ``paths``, folders expanded to the images directly inside them (sorted)."""
+    from ddrsr.inference.folder import image_files_in
     from ddrsr.inference.image_io import READ_EXTENSIONS
 
     files = []
     for path in paths:
         if os.path.isdir(path):
-            names = sorted(n for n in os.listdir(path) if not n.startswith('.'))
-            found = [os.path.join(path, n) for n in names
-                     if n.lower().endswith(READ_EXTENSIONS) and not os.path.isdir(os.path.join(path, n))]
+            found = image_files_in(path)
             if not found:
                 raise DDRSRError(f'no images ({", ".join(READ_EXTENSIONS)}) in folder {path!r}')
             files += found
@@ -32,14 +32,6 @@ def list_photos(paths):
         else:
             raise DDRSRError(f'{path!r} does not exist; pass photos or folders of photos')
     return files
-
-
-def _error(message, path):
-    """One ``ddrsr: error:`` line on stderr (through tqdm, so it does not land on the progress bar's line)."""
-    from tqdm import tqdm
-
-    prefix = '' if message.startswith(str(path)) else f'{path}: '
-    tqdm.write(f'ddrsr: error: {prefix}{message}', file=sys.stderr)
 
 
 def cmd_inspect(args):
@@ -72,11 +64,11 @@ def cmd_inspect(args):
                 result['report'] = write_report(os.path.join(args.report, name), read_image(path).rgb, result, model)
         except DDRSRError as error:
             failed += 1
-            _error(str(error), path)
+            error_line(str(error), path)
             continue
         except (OSError, ValueError, MemoryError) as error:
             failed += 1
-            _error(f'{type(error).__name__}: {error}', path)
+            error_line(f'{type(error).__name__}: {error}', path)
             continue
         results.append(result)
         if not args.json:
@@ -88,7 +80,7 @@ def cmd_inspect(args):
     return None
 
 
-def add_subcommands(subparsers, parser_with_example, add_device):
+def add_subcommands(subparsers):
     from ddrsr.inspect.inspector import DEFAULT_REGRESSORS
     from ddrsr.zoo import DEFAULT_MODEL
 

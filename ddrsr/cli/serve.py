@@ -1,6 +1,7 @@
 """``ddrsr serve``: its arguments and the command; the page is ddrsr/serve/app.py, the work engine.py."""
 import importlib.util
 
+from ddrsr.cli._common import add_device, parser_with_example
 from ddrsr.errors import DDRSRError
 
 EXAMPLE = ('ddrsr serve                  # then open http://127.0.0.1:7860 in a browser\n'
@@ -29,7 +30,7 @@ def cmd_serve(args):
     return None
 
 
-def add_subcommands(subparsers, parser_with_example, add_device):
+def add_subcommands(subparsers):
     from ddrsr.inspect.inspector import DEFAULT_REGRESSORS
     from ddrsr.serve.engine import DEFAULT_MAX_PIXELS, DEFAULT_TILE
     from ddrsr.zoo import DEFAULT_MODEL

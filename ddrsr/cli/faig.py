@@ -1,13 +1,13 @@
 """``ddrsr faig``, ``ddrsr faig-mask`` and ``ddrsr faig-predict``: argument handling and file output only.
 
-The work is done by :mod:`ddrsr.faig`; ``ddrsr/cli.py`` registers these subcommands with
-:func:`add_subcommands`.
+The work is done by :mod:`ddrsr.faig`; models load through :func:`ddrsr.loader.load`.
 """
 import json
 import os
 import sys
 import time
 
+from ddrsr.cli._common import add_device, parser_with_example
 from ddrsr.errors import DDRSRError
 
 DEFAULT_ARCH = 'rrdb_bn_x4_lite'
@@ -158,12 +158,12 @@ def _add_images(parser, images=10, crop=96):
     parser.add_argument('--batch', type=int, default=10, help='images per forward/backward (default: 10)')
 
 
-def add_subcommands(subparsers, _parser_with_example, _add_device):
-    """Register faig, faig-mask and faig-predict on ``ddrsr``'s subparsers (with ddrsr.cli's two helpers)."""
+def add_subcommands(subparsers):
+    """Register faig, faig-mask and faig-predict on ``ddrsr``'s subparsers ."""
     from ddrsr.faig import METHODS
     from ddrsr.faig.masking import PERCENTS
 
-    faig = _parser_with_example(
+    faig = parser_with_example(
         subparsers, 'faig', 'FAIG: rank every conv filter of the target by how specific it is to --deg against --vs.',
         'ddrsr faig --baseline rrdb_clean_x4_lite --target rrdb_bn_x4_lite --hr datasets/debian_photos/hr '
         '--meta_info scripts/debian_photos_val.txt --deg blur2 --vs noise20 -o ranking.json\n'
@@ -181,10 +181,10 @@ def add_subcommands(subparsers, _parser_with_example, _add_device):
     faig.add_argument('-o', '--output', help='ranking JSON (default: results/faig/ranking_<method>_<deg>_vs_<vs>.json)')
     faig.add_argument('--plot', help='per-layer distribution PNG (default: next to --output, *_layers.png)')
     faig.add_argument('--percent', type=float, default=1.0, help='top %% of filters drawn in the plot (default: 1)')
-    _add_device(faig)
+    add_device(faig)
     faig.set_defaults(func=cmd_faig)
 
-    mask = _parser_with_example(
+    mask = parser_with_example(
         subparsers, 'faig-mask', 'Copy the baseline\'s filters into the target at each ranking\'s top p percent '
         'and measure PSNR.',
         'ddrsr faig-mask --baseline rrdb_clean_x4_lite --target rrdb_bn_x4_lite --ranking results/faig/ranking_*.json '
@@ -200,10 +200,10 @@ def add_subcommands(subparsers, _parser_with_example, _add_device):
     mask.add_argument('--specs', nargs='+',
                       help='inputs to measure (default: the ranking\'s deg, vs and both combined)')
     mask.add_argument('--out', default='results/faig', help='folder for the table and plot (default: results/faig)')
-    _add_device(mask)
+    add_device(mask)
     mask.set_defaults(func=cmd_faig_mask)
 
-    predict = _parser_with_example(
+    predict = parser_with_example(
         subparsers, 'faig-predict', 'Predict the degradation (none, deg, vs, both) of unseen inputs from the '
         'discovered filters\' activations, with no labels.',
         'ddrsr faig-predict --target rrdb_bn_x4_lite --ranking results/faig/ranking_faig_blur2_vs_noise20.json '
@@ -222,5 +222,5 @@ def add_subcommands(subparsers, _parser_with_example, _add_device):
     predict.add_argument('--fit-images', type=int, default=40, help='HR crops for fitting (default: 40)')
     predict.add_argument('--percent', type=float, default=1.0, help='top %% filters per degradation (default: 1)')
     predict.add_argument('--out', default='results/faig', help='folder for prediction.md/json (default: results/faig)')
-    _add_device(predict)
+    add_device(predict)
     predict.set_defaults(func=cmd_faig_predict)

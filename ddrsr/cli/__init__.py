@@ -1,0 +1,52 @@
+"""``ddrsr <subcommand>``: one entry point with argparse subparsers.
+
+Machine-readable results go to stdout as JSON; progress and messages go to stderr. Errors that users
+can fix print one ``ddrsr: error: ...`` line and exit with status 2, with no traceback.
+
+Each command group is one module of this package (``upscale``, ``train``, ``data``, ``export``, ``evaluate``,
+``analysis``, ``identify``, ``faig``, ``inspect``, ``serve``), sharing ``_common``'s helpers;
+``python inference.py`` and ``python ddrsr/train.py`` are shims over ``upscale`` and ``train``.
+"""
+import argparse
+import json
+import shlex
+import sys
+
+from ddrsr.errors import DDRSRError
+
+
+# One module per command group; each registers its subcommands with add_subcommands(subparsers).
+COMMAND_MODULES = ('upscale', 'train', 'data', 'export', 'evaluate', 'analysis', 'identify', 'faig', 'inspect', 'serve')
+
+
+def build_parser():
+    import importlib
+
+    parser = argparse.ArgumentParser(prog='ddrsr', description='Blind SR guided by deep degradation representations.')
+    subparsers = parser.add_subparsers(dest='command', metavar='<subcommand>')
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(f'ddrsr.cli.{name}').add_subcommands(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Reports that quote the command which produced them (e.g. `ddrsr evaluate --markdown`) read this.
+    args.command_line = shlex.join(['ddrsr'] + list(sys.argv[1:] if argv is None else argv))
+    try:
+        import ddrsr  # noqa: F401  (registries and the torchvision alias)
+        result = args.func(args)
+    except DDRSRError as error:
+        print(f'ddrsr: error: {error}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('ddrsr: interrupted', file=sys.stderr)
+        return 130
+    if isinstance(result, int) and not isinstance(result, bool):  # an exit status (ddrsr upscale, ddrsr train)
+        return result
+    if result is not None:
+        print(json.dumps(result, indent=2))
+    return 0
+

@@ -1,0 +1,64 @@
+"""``ddrsr evaluate``: PSNR/SSIM per named spec against bicubic (ddrsr.evaluation), optionally a report."""
+import os
+
+from ddrsr.cli._common import add_device, parser_with_example
+from ddrsr.errors import DDRSRError
+
+
+def cmd_evaluate(args):
+    """PSNR/SSIM(/NIQE) per named spec for bicubic and each model; optionally a Markdown report and a visual PNG."""
+    from ddrsr.evaluation import bicubic_upscaler, evaluate
+    from ddrsr.device import resolve_device
+    from ddrsr.results_report import check_targets, results_markdown, save_visual_comparison
+    from ddrsr.loader import load
+    from ddrsr.zoo import DEFAULT_MODEL, model_entry
+
+    device = resolve_device(args.device)
+    candidates = [('bicubic', bicubic_upscaler(args.scale))]
+    labels = {'bicubic': 'bicubic'}
+    for name in args.model:
+        loaded = load(name, device=device)
+        if loaded.scale != args.scale:
+            raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
+        candidates.append((name, loaded.network))
+        labels[name] = model_entry(name).get('label', name)
+    table = {}
+    for name, upscale in candidates:
+        table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
+                               crop_size=args.crop_size, seed=args.seed, device=device, niqe=args.niqe)
+    report = {'hr': args.hr, 'meta_info': args.meta_info, 'crop_size': args.crop_size, 'scale': args.scale,
+              'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL)}
+    if args.visual:
+        shown = [(labels[name], upscale) for name, upscale in candidates]
+        report['visual'] = save_visual_comparison(shown, args.hr, args.visual_specs or args.specs, args.visual,
+                                                  scale=args.scale, meta_info=args.meta_info,
+                                                  crop_size=args.crop_size, image_index=args.visual_image,
+                                                  seed=args.seed, device=device)
+    if args.markdown:
+        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
+        with open(args.markdown, 'w', encoding='utf-8') as handle:
+            handle.write(results_markdown(report, labels, command=getattr(args, 'command_line', None)))
+        report['markdown'] = args.markdown
+    return report
+
+
+def add_subcommands(subparsers):
+    evaluate = parser_with_example(
+        subparsers, 'evaluate', 'PSNR/SSIM (Y, border = scale) per degradation spec, against bicubic.',
+        'ddrsr evaluate -n rrdb_ddr_real_x4_lite -n rrdb_ddr_bn_x4_lite -n rrdb_bn_x4_lite --hr datasets/debian_photos/hr '
+        '--meta_info scripts/debian_photos_val.txt')
+    evaluate.add_argument('-n', '--model', action='append', default=[], help='model name (repeat for several)')
+    evaluate.add_argument('--hr', required=True, help='folder of HR images')
+    evaluate.add_argument('--meta_info', help='file listing the HR images to use (default: all in --hr)')
+    evaluate.add_argument('--specs', nargs='+', default=['clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'])
+    evaluate.add_argument('--crop_size', type=int, default=192, help='centre crop of each HR image (default: 192)')
+    evaluate.add_argument('--scale', type=int, default=4)
+    evaluate.add_argument('--seed', type=int, default=0)
+    evaluate.add_argument('--niqe', action='store_true', help='also compute NIQE of the outputs (basicsr.metrics)')
+    evaluate.add_argument('--markdown', help='write the table, gains over bicubic and release targets here '
+                          '(e.g. docs/RESULTS.md)')
+    evaluate.add_argument('--visual', help='write a side-by-side PNG: input, bicubic, each model, ground truth')
+    evaluate.add_argument('--visual_specs', nargs='+', help='specs shown in --visual (default: --specs)')
+    evaluate.add_argument('--visual_image', type=int, default=0, help='which validation image --visual shows')
+    add_device(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
