@@ -14,8 +14,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ddrsr.data.degradations import degrade_with_spec, parse_spec
+from ddrsr.data.degradations import parse_spec
 from ddrsr.data.image_io import list_images
+from ddrsr.data.patches import degrade_chunked
 from ddrsr.errors import DDRSRError
 
 from .classifiers import predict, train_resnet18
@@ -24,16 +25,8 @@ from .features import extract_features
 from .projection import tsne_runs
 from .scores import format_score, score_runs
 
-_CHUNK = 32  # degrade in fixed chunks with their own seeds: the result does not depend on batch sizes
-
-
 def _to_tensor(crops):
     return torch.from_numpy(np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2))).float().div_(255.0)
-
-
-def _degrade(hr, spec, scale, seed):
-    return torch.cat([degrade_with_spec(hr[i:i + _CHUNK], spec, scale, seed=seed + i // _CHUNK)
-                      for i in range(0, len(hr), _CHUNK)])
 
 
 def _photo_patches(image, hr_size, num_test, num_train, rng):
@@ -97,9 +90,9 @@ def build_content_sets(hr_dir, specs, meta_info=None, photos=8, patch=32, scale=
         content += [index // photos_per_class] * len(test)
         train_content += [index // photos_per_class] * len(train)
     test_hr, train_hr = _to_tensor(test_hr), _to_tensor(train_hr)
-    lr = torch.cat([_degrade(test_hr, name, scale, seed) for name in spec_names])
+    lr = torch.cat([degrade_chunked(test_hr, name, scale, seed) for name in spec_names])
     # Each training spec degrades all training crops; the classifier sees every content under each.
-    train_lr = torch.cat([_degrade(train_hr, name, scale, seed + 1_000_003) for name in train_names])
+    train_lr = torch.cat([degrade_chunked(train_hr, name, scale, seed + 1_000_003) for name in train_names])
     return {'lr': lr, 'content': np.tile(content, len(spec_names)),
             'degradation': np.repeat(np.arange(len(spec_names)), len(content)),
             'train_lr': train_lr, 'train_content': np.tile(train_content, len(train_names)),

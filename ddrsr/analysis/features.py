@@ -12,14 +12,10 @@ import torch
 from tqdm import tqdm
 
 from ddrsr.archs.module_utils import get_layer, run_until
-from ddrsr.data.degradations import degrade_with_spec, parse_spec
-from ddrsr.data.image_io import list_images, read_rgb, to_tensor
+from ddrsr.data.degradations import parse_spec
+from ddrsr.data.image_io import list_images
+from ddrsr.data.patches import choose, degrade_chunked, grid_crops
 from ddrsr.errors import DDRSRError
-
-# Degrading in fixed-size chunks, each with its own seed, keeps the LR patches identical whatever the
-# number of patches asked for (the first k patches do not change when --patches grows).
-_DEGRADE_CHUNK = 32
-
 
 def _require_two(names):
     if len(names) < 2:
@@ -45,53 +41,6 @@ def check_sets(sets):
                          f'degradations), got {listing}; give folders holding the same images')
 
 
-def _grid_positions(height, width, size):
-    """Top-left corners of the non-overlapping ``size`` x ``size`` grid, centred in an H x W image."""
-    rows, cols = height // size, width // size
-    top0, left0 = (height - rows * size) // 2, (width - cols * size) // 2
-    return [(top0 + r * size, left0 + c * size) for r in range(rows) for c in range(cols)]
-
-
-def _choose(count, num_patches, seed):
-    """Sorted indices of ``min(count, num_patches)`` of ``count`` candidates, fixed by ``seed``."""
-    if num_patches is None or count <= num_patches:
-        return np.arange(count)
-    return np.sort(np.random.RandomState(seed).choice(count, num_patches, replace=False))
-
-
-def _image_size(path):
-    """``(height, width)`` from the file header (cheap); decodes the image only when Pillow cannot."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-        return height, width
-    except Exception:  # formats Pillow does not know: let OpenCV decode it (and report unreadable files)
-        return read_rgb(path).shape[:2]
-
-
-def _grid_crops(paths, size, num_patches, seed):
-    """``(N, 3, size, size)``: a seeded choice of the grid crops of all images in ``paths``.
-
-    Candidates come from image sizes alone, and each image is decoded only while its chosen crops are
-    cut, so folders of large photos never sit in memory together.
-    """
-    candidates = []
-    for index, path in enumerate(paths):
-        height, width = _image_size(path)
-        if min(height, width) < size:
-            raise DDRSRError(f'{path}: image is {width}x{height}, smaller than the patch size {size}x{size}; '
-                             'use larger images or a smaller --patch')
-        candidates += [(index, top, left) for top, left in _grid_positions(height, width, size)]
-    chosen = [candidates[i] for i in _choose(len(candidates), num_patches, seed)]
-    crops = []
-    for index in sorted({i for i, _, _ in chosen}):
-        image = read_rgb(paths[index])
-        crops += [to_tensor(image[top:top + size, left:left + size]) for i, top, left in chosen if i == index]
-    return torch.stack(crops)
-
-
 @torch.no_grad()
 def hr_patch_sets(hr_dir, specs, patch=32, scale=4, num_patches=100, seed=0, meta_info=None):
     """Cut the same HR patches once and degrade them with each named spec.
@@ -112,13 +61,8 @@ def hr_patch_sets(hr_dir, specs, patch=32, scale=4, num_patches=100, seed=0, met
         raise DDRSRError(f'--specs lists a degradation twice: {", ".join(names)}')
     _require_two(names)
     _check_counts(patch, num_patches)
-    hr = _grid_crops(list_images(hr_dir, meta_info), patch * scale, num_patches, seed)
-    sets = {}
-    for name in names:
-        chunks = [degrade_with_spec(hr[i:i + _DEGRADE_CHUNK], name, scale, seed=seed + i // _DEGRADE_CHUNK)
-                  for i in range(0, len(hr), _DEGRADE_CHUNK)]
-        sets[name] = torch.cat(chunks)
-    return sets
+    hr = grid_crops(list_images(hr_dir, meta_info), patch * scale, num_patches, seed)
+    return {name: degrade_chunked(hr, name, scale, seed) for name in names}
 
 
 def lr_patch_sets(set_dirs, patch=32, num_patches=100, seed=0):
@@ -136,9 +80,9 @@ def lr_patch_sets(set_dirs, patch=32, num_patches=100, seed=0):
     _require_two(list(set_dirs))
     _check_counts(patch, num_patches)
     # Cut everything first, compare counts, then choose: equal counts give equal choices.
-    sets = {name: _grid_crops(list_images(folder), patch, None, seed) for name, folder in set_dirs.items()}
+    sets = {name: grid_crops(list_images(folder), patch, None, seed) for name, folder in set_dirs.items()}
     check_sets(sets)
-    chosen = torch.from_numpy(_choose(len(next(iter(sets.values()))), num_patches, seed))
+    chosen = torch.from_numpy(choose(len(next(iter(sets.values()))), num_patches, seed))
     return {name: patches[chosen] for name, patches in sets.items()}
 
 

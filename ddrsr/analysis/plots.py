@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 MAX_COLUMNS = 5
 
 
-def _save(figure, path):
+def save_figure(figure, path):
+    """Write ``figure`` (a matplotlib Figure, no pyplot state) to PNG ``path``, creating its folder; returns ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     FigureCanvasAgg(figure)
@@ -52,7 +53,7 @@ def plot_embedding_panels(panels, labels, set_names, title, path):
     figure.legend(handles, set_names, loc='lower center', ncol=min(len(set_names), 6), markerscale=2.5,
                   frameon=False, fontsize=9, bbox_to_anchor=(0.5, -0.02))
     figure.tight_layout(rect=(0, 0.06, 1, 1))
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_evolution(iterations, chi_mean, chi_std, psnr, path, title='DDR-CHI and PSNR during training'):
@@ -77,4 +78,4 @@ def plot_evolution(iterations, chi_mean, chi_std, psnr, path, title='DDR-CHI and
     left.legend(lines, [line.get_label() for line in lines], loc='best', fontsize=9)
     left.set_title(title, fontsize=11)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)

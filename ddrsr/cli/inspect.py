@@ -17,15 +17,14 @@ EXAMPLE = ('ddrsr inspect inputs/seeding_detail.jpg --report results/inspect   '
 
 def list_photos(paths):
     """The image files named in ``paths``, folders expanded to the images directly inside them (sorted)."""
-    from ddrsr.inference.folder import image_files_in
-    from ddrsr.inference.image_io import READ_EXTENSIONS
+    from ddrsr.data.image_io import IMAGE_EXTENSIONS, find_images
 
     files = []
     for path in paths:
         if os.path.isdir(path):
-            found = image_files_in(path)
+            found = find_images(path, recursive=False)
             if not found:
-                raise DDRSRError(f'no images ({", ".join(READ_EXTENSIONS)}) in folder {path!r}')
+                raise DDRSRError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in folder {path!r}')
             files += found
         elif os.path.lexists(path):
             files.append(path)  # the reader says what is wrong with it (a loop, a pipe, a broken link)

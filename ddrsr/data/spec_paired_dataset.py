@@ -8,13 +8,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 
 from .degradations import degrade_with_spec, parse_spec
 from .image_io import list_images, mod_crop, read_rgb, to_tensor
-
-
-def center_crop(image, size):
-    """Centre ``size`` x ``size`` crop of ``(H, W, C)`` (the whole image if it is smaller)."""
-    height, width = image.shape[:2]
-    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-    return image[top:top + size, left:left + size]
+from .patches import centre_crop
 
 
 @DATASET_REGISTRY.register()
@@ -44,7 +38,7 @@ class SpecPairedDataset(data.Dataset):
         path = self.paths[index]
         image = read_rgb(path)
         if self.opt.get('crop_size'):
-            image = center_crop(image, int(self.opt['crop_size']))
+            image = centre_crop(image, int(self.opt['crop_size']))
         gt = to_tensor(mod_crop(image, self.scale))
         with torch.no_grad():
             lq = degrade_with_spec(gt[None], self.spec, self.scale, seed=self.seed + index)[0]

@@ -3,6 +3,7 @@ import torch
 
 from ddrsr.data.degradations import degrade_with_spec, parse_spec
 from ddrsr.data.image_io import list_images
+from ddrsr.data.patches import grid_crops
 from ddrsr.errors import DDRSRError
 
 # The order in which spec tokens are joined, as in the named specs (``blur2_noise20``).
@@ -16,14 +17,11 @@ def hr_crops(hr_dir, crop=96, count=10, seed=0, meta_info=None, scale=4, paths=N
     photos give many candidates and ``count`` of them are drawn with ``seed``. ``crop`` must be a
     multiple of ``scale``. ``paths`` (a list of image files) replaces ``hr_dir``/``meta_info``.
     """
-    # The analysis module already cuts seeded grid crops without holding whole folders in memory.
-    from ddrsr.analysis.features import _grid_crops
-
     if crop < scale or crop % scale:
         raise DDRSRError(f'--crop must be a positive multiple of the scale {scale}, got {crop}')
     if count < 1:
         raise DDRSRError(f'--images must be at least 1, got {count}')
-    return _grid_crops(paths if paths is not None else list_images(hr_dir, meta_info), crop, count, seed)
+    return grid_crops(paths if paths is not None else list_images(hr_dir, meta_info), crop, count, seed)
 
 
 def split_images(hr_dir, meta_info=None):

@@ -5,7 +5,7 @@ Drawn on matplotlib's Agg canvas (no pyplot, no global backend), like ``ddrsr.an
 import numpy as np
 from matplotlib.figure import Figure
 
-from ddrsr.analysis.plots import _save
+from ddrsr.analysis.plots import save_figure
 
 
 def plot_layer_distribution(counts_by_set, totals, path, title):
@@ -33,7 +33,7 @@ def plot_layer_distribution(counts_by_set, totals, path, title):
         axes.grid(axis='y', alpha=0.3)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_psnr_drop(table, path):
@@ -61,4 +61,4 @@ def plot_psnr_drop(table, path):
         axes.grid(alpha=0.3)
         axes.legend(fontsize=6)
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -13,30 +13,19 @@ import os
 import tempfile
 
 from ddrsr.errors import DDRSRError
-from ddrsr.inference.image_io import READ_EXTENSIONS
-
-
-def image_files_in(folder):
-    """The entries of ``folder`` (sorted, hidden ones left out) with an image extension, folders excluded.
-
-    An entry that is not a readable regular file (a broken link, a symlink loop, a named pipe) is listed all the
-    same: it then fails with its own error line instead of being skipped without a word.
-    """
-    names = sorted(n for n in os.listdir(folder) if not n.startswith('.'))
-    return [os.path.join(folder, n) for n in names
-            if n.lower().endswith(READ_EXTENSIONS) and not os.path.isdir(os.path.join(folder, n))]
+from ddrsr.data.image_io import IMAGE_EXTENSIONS, find_images
 
 
 def list_inputs(path):
     """The image files to process: ``path`` itself, or the images directly inside folder ``path``."""
     if os.path.isdir(path):
-        files = image_files_in(path)
+        files = find_images(path, recursive=False)
     elif os.path.lexists(path):
         return [path]  # read_image says what is wrong with it (loop, pipe, broken link)
     else:
         raise DDRSRError(f'input {path!r} does not exist; pass an image or a folder with -i')
     if not files:
-        raise DDRSRError(f'no images ({", ".join(READ_EXTENSIONS)}) in {path!r}; put photos there or pass -i')
+        raise DDRSRError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {path!r}; put photos there or pass -i')
     return files
 
 

@@ -25,10 +25,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ddrsr.atomic_file import AtomicFile
+from ddrsr.data.image_io import IMAGE_EXTENSIONS as READ_EXTENSIONS  # noqa: F401  (the one list; old name kept)
 from ddrsr.errors import DDRSRError
 
-#: Extensions that inference reads from a folder (case-insensitive).
-READ_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.gif')
 _ORIENTATION_TAG = 0x0112
 #: Default limit on the input pixel count (100 megapixels: above any camera; a x4 result of it already
 #: needs ~19 GB of float32). Files over it are refused from their header, before decoding.

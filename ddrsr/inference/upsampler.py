@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ddrsr.archs.stylemod_rrdbnet_arch import steer_embedding
+from ddrsr.data.patches import centre_crop  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.device import resolve_device  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
@@ -79,14 +80,6 @@ def choose_backend(backend, device):
     if backend != 'auto':
         return backend
     return 'onnx' if torch.device(device).type == 'cpu' else 'torch'
-
-
-def centre_crop(lq, size):
-    """Centre crop of ``lq`` ``(B, C, H, W)`` to at most ``size x size`` (unchanged when smaller)."""
-    height, width = lq.shape[-2:]
-    ch, cw = min(height, size), min(width, size)
-    top, left = (height - ch) // 2, (width - cw) // 2
-    return lq[..., top:top + ch, left:left + cw]
 
 
 class _NonFinite(Exception):

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ddrsr.atomic_file import AtomicFile
-from ddrsr.inference.upsampler import DEFAULT_EMBED_CROP, centre_crop
+from ddrsr.data.patches import centre_crop
+from ddrsr.inference.upsampler import DEFAULT_EMBED_CROP
 from ddrsr.inspect.inspector import describe
 
 CROP = 48      # LR pixels of the crop shown

@@ -138,7 +138,7 @@ def pack(bundle, templates_dir=TEMPLATES_DIR, wheels_from=None, max_bytes=MAX_BU
         wheels_from (str, optional): a folder of wheels to copy instead of downloading them from PyPI.
         data_root (str): the data keeps its path relative to this folder inside the bundle.
     """
-    from ddrsr.data.spec_paired_dataset import center_crop
+    from ddrsr.data.patches import centre_crop
 
     bundle = os.path.abspath(bundle)
     if os.path.exists(bundle) and os.listdir(bundle):
@@ -155,7 +155,7 @@ def pack(bundle, templates_dir=TEMPLATES_DIR, wheels_from=None, max_bytes=MAX_BU
     os.makedirs(val_dir, exist_ok=True)
     for path in val:  # exact centre crops, so evaluation sees the pixels it sees in the full photos
         image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        cv2.imwrite(os.path.join(val_dir, os.path.basename(path)), center_crop(image, crop) if crop else image)
+        cv2.imwrite(os.path.join(val_dir, os.path.basename(path)), centre_crop(image, crop) if crop else image)
     images = [resized(cv2.imread(p, cv2.IMREAD_COLOR)) for p in tqdm(train, desc='resize photos', unit='photo',
                                                                       disable=not progress)]
     room = max_bytes - _folder_bytes(bundle) - 256 * 1024  # a margin for the file system's rounding
