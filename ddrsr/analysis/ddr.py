@@ -60,6 +60,13 @@ def analyze_layer(model, layer, sets, runs=5, perplexity=None, device=None, prog
 
     Returns:
         LayerAnalysis
+
+    >>> import torch
+    >>> from ddrsr.archs import SRResNet
+    >>> sets = {'clean': torch.rand(6, 3, 8, 8), 'noisy': torch.rand(6, 3, 8, 8)}  # (N, 3, p, p) each
+    >>> analysis = analyze_layer(SRResNet(num_feat=4, num_block=1), 'body.0', sets, runs=1, progress=False)
+    >>> analysis.dim, sorted(analysis.scores)  # 4 channels x 8 x 8 per patch
+    (256, ['bd', 'chi', 'per_run', 'wd'])
     """
     features, labels = extract_set_features(model, layer, sets, device=device, progress=progress)
     embeddings, perplexity = tsne_runs(features, runs, perplexity, progress=progress, desc=f't-SNE {layer}')

@@ -318,6 +318,11 @@ def degrade_with_spec(hr, spec, scale, seed=0):
     """Apply a named spec deterministically: same input, spec and seed give the same output on a device.
 
     ``hr`` is ``(B, 3, H, W)``; returns ``(B, 3, H // scale, W // scale)``.
+
+    >>> hr = torch.rand(2, 3, 32, 32)
+    >>> lq = degrade_with_spec(hr, 'blur2_noise20', scale=4, seed=0)
+    >>> tuple(lq.shape), torch.equal(lq, degrade_with_spec(hr, 'blur2_noise20', scale=4, seed=0))
+    ((2, 3, 8, 8), True)
     """
     spec = parse_spec(spec)
     generator = torch.Generator(device=hr.device).manual_seed(int(seed))

@@ -242,6 +242,12 @@ def attribute(baseline, target, hr, deg='blur2', vs='noise20', method='faig', st
     Returns:
         Ranking: ``score`` ranks filters for ``deg``, ``score_vs`` for ``vs``; ``settings`` records the
         inputs and the runtime in seconds.
+    
+    >>> from ddrsr.archs import SRResNet
+    >>> base, target = SRResNet(num_feat=4, num_block=1), SRResNet(num_feat=4, num_block=1)
+    >>> ranking = attribute(base, target, torch.rand(2, 3, 16, 16), method='absdiff', progress=False)
+    >>> ranking.score.shape  # one score per (output, input) channel pair of every conv layer
+    torch.Size([200])
     """
     if method not in METHODS:
         raise DDRSRError(f'unknown attribution method {method!r}; choose one of {", ".join(METHODS)}')

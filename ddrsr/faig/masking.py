@@ -51,6 +51,15 @@ def mask(baseline, target, ranking, percent, which='deg'):
         ranking (Ranking): from :func:`ddrsr.faig.attribute` (or ``Ranking.load``) on this architecture.
         percent (float): 0..100; 0 returns an unchanged copy, 100 copies every filter.
         which (str): ``'deg'`` masks the filters specific to ``ranking.deg``, ``'vs'`` those of ``ranking.vs``.
+    
+    >>> import torch
+    >>> from ddrsr.archs import SRResNet
+    >>> from ddrsr.faig import attribute
+    >>> base, target = SRResNet(num_feat=4, num_block=1), SRResNet(num_feat=4, num_block=1)
+    >>> ranking = attribute(base, target, torch.rand(2, 3, 16, 16), method='absdiff', progress=False)
+    >>> masked = mask(base, target, ranking, 50)
+    >>> masked(torch.rand(1, 3, 8, 8)).shape  # the same architecture: (B, 3, 4H, 4W)
+    torch.Size([1, 3, 32, 32])
     """
     ranking.check_model(FilterIndex(target))
     return mask_filters(baseline, target, ranking.top(percent, which))

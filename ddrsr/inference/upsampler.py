@@ -172,6 +172,13 @@ class Upsampler:
             by ``e_clean + strength * (e - e_clean)``, ``e_clean`` being the model's ``clean_embedding``
             (mean embedding of clean patches): 0 treats the photo as clean, 1 as itself, 1.5 restores harder.
             Every tile uses that one steered embedding. It can be changed later (``upsampler.strength = 0.5``).
+
+    >>> from ddrsr.archs import RRDBNetDDR
+    >>> from ddrsr.loader import LoadedModel
+    >>> net = RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False)  # untrained, for the shapes
+    >>> upsampler = Upsampler(model=LoadedModel.from_module(net), device='cpu', backend='torch', tile=8)
+    >>> upsampler.enhance(np.zeros((10, 12, 3), np.uint8)).shape  # (H, W, 3) uint8 -> (4H, 4W, 3) uint8
+    (40, 48, 3)
     """
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
