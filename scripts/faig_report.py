@@ -9,7 +9,7 @@ Every figure comes from the three CLIs, run as subprocesses exactly as a user wo
 ``ddrsr faig`` once per method (the FAIG run is the timed one), ``ddrsr faig-mask`` with all rankings and
 ``ddrsr faig-predict``. Rankings and tables go to ``--work``; the Markdown and its figures to ``--doc`` and
 ``--figures``. The verdict (does FAIG beat IG, |theta - theta_bar| and random?) is computed from the
-masking table, never written by hand.
+masking table by ``ddrsr.faig.verdicts``, never written by hand; this script only words it.
 """
 import argparse
 import datetime
@@ -20,6 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded by file path (tests)
 from report_utils import ROOT, copy_figure, run_cli  # noqa: E402
+
+if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
+    sys.path.append(ROOT)
+from ddrsr.faig.verdicts import faig_verdict, selectivity  # noqa: E402,F401  (selectivity: used below and by tests)
 METHODS = ('faig', 'ig', 'absdiff', 'random')
 NAMES = {'faig': 'FAIG', 'ig': 'IG', 'absdiff': '|θ−θ̄|', 'random': 'random'}
 
@@ -55,57 +59,39 @@ def parse_args(argv=None):
 
 
 # ---------------------------------------------------------------------------------------------- analysis
-def selectivity(table, deg, vs):
-    """``{method: {p: (sel_deg, sel_vs)}}``: how much more masking a method's deg filters hurts deg inputs than
-    vs inputs (drop_deg - drop_vs), and the reverse for its vs filters."""
-    out = {}
-    for row in table['rows']:
-        drops = row['drop']
-        entry = out.setdefault(row['method'], {}).setdefault(row['percent'], [None, None])
-        if row['filters_for'] == deg:
-            entry[0] = drops[deg] - drops[vs]
-        elif row['filters_for'] == vs:
-            entry[1] = drops[vs] - drops[deg]
-    return out
-
-
 def verdict(sel, deg, vs, percents):
-    """Sentences on whether FAIG beats the other methods, from the selectivity numbers only."""
-    if 'faig' not in sel:
+    """Sentences on whether FAIG beats the other methods (the numbers: :func:`ddrsr.faig.verdicts.faig_verdict`)."""
+    found = faig_verdict(sel, percents)
+    if found is None:
         return ['FAIG was not run, so there is nothing to compare.']
+    first, mean, (faig_deg, faig_vs) = found['p'], found['mean'], found['faig']
     others = [m for m in sel if m != 'faig']
-    lines = []
-    first = percents[0]
-    mean = {m: {p: (v[0] + v[1]) / 2 for p, v in by_p.items()} for m, by_p in sel.items()}
-    beaten = [m for m in others if mean['faig'][first] > mean[m][first]]
-    not_beaten = [m for m in others if m not in beaten]
-    faig_deg, faig_vs = sel['faig'][first]
-    pattern = faig_deg > 0 and faig_vs > 0
-    lines.append(f'- **Paper\'s pattern at p = {first:g} %:** masking FAIG\'s {deg} filters costs {deg} inputs '
-                 f'{faig_deg:+.2f} dB more than {vs} inputs, and masking its {vs} filters costs {vs} inputs '
-                 f'{faig_vs:+.2f} dB more than {deg} inputs. '
-                 + ('Both are positive: the discovered filters are specific to their degradation.' if pattern else
-                    'At least one is not positive: on this pair the discovered filters are not specific in both '
-                    'directions.'))
+    lines = [f'- **Paper\'s pattern at p = {first:g} %:** masking FAIG\'s {deg} filters costs {deg} inputs '
+             f'{faig_deg:+.2f} dB more than {vs} inputs, and masking its {vs} filters costs {vs} inputs '
+             f'{faig_vs:+.2f} dB more than {deg} inputs. '
+             + ('Both are positive: the discovered filters are specific to their degradation.' if found['pattern']
+                else 'At least one is not positive: on this pair the discovered filters are not specific in both '
+                'directions.')]
     for k, spec in enumerate((deg, vs)):
-        best = max(sel, key=lambda m: sel[m][first][k])
+        best = found['best'][k]
         lines.append(f'- **{spec} filters alone, p = {first:g} %:** the most selective are {NAMES[best]}\'s '
                      f'({sel[best][first][k]:+.2f} dB; FAIG {sel["faig"][first][k]:+.2f} dB).')
     lines.append('- **Mean of the two directions.** Methods that ignore the degradation (|θ−θ̄|, random) mask the '
                  'same filters for both, so their two selectivities cancel (mean 0 dB); a positive mean needs filters '
                  'that are specific in both directions.')
-    wins = {p: max(mean, key=lambda m: mean[m][p]) for p in percents}
+    wins = found['wins']
     lines.append('- **Best mean selectivity per p:** ' + ', '.join(f'p = {p:g} %: {NAMES[m]}' for p, m in wins.items())
                  + '.')
-    if not not_beaten:
+    if found['faig_beats_all']:
         lines.append(f'- **Verdict: yes.** At p = {first:g} %, FAIG\'s mean selectivity '
                      f'({mean["faig"][first]:+.2f} dB) '
                      'is higher than that of ' + ', '.join(f'{NAMES[m]} ({mean[m][first]:+.2f} dB)' for m in others)
                      + f'; FAIG is best at {sum(w == "faig" for w in wins.values())} of {len(wins)} p values.')
     else:
+        beaten = found['beaten']
         lines.append(f'- **Verdict: no, not on this pair.** At p = {first:g} %, FAIG\'s mean selectivity '
                      f'({mean["faig"][first]:+.2f} dB) does not beat '
-                     + ', '.join(f'{NAMES[m]} ({mean[m][first]:+.2f} dB)' for m in not_beaten)
+                     + ', '.join(f'{NAMES[m]} ({mean[m][first]:+.2f} dB)' for m in found['not_beaten'])
                      + (', though it beats ' + ', '.join(f'{NAMES[m]} ({mean[m][first]:+.2f} dB)' for m in beaten)
                         if beaten else '') + '. This is what we measured; the settings were not tuned.')
     return lines

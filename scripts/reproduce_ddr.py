@@ -24,7 +24,6 @@ Every number comes from a ddrsr CLI run as a subprocess, as a user would run it;
 report are computed from those numbers, never written by hand.
 """
 import argparse
-import collections
 import copy
 import datetime
 import json
@@ -38,6 +37,12 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded by file path (tests)
 from report_utils import ROOT, copy_figure, run_cli  # noqa: E402
+
+if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
+    sys.path.append(ROOT)
+from ddrsr.analysis import verdicts  # noqa: E402
+# The verdicts are library code (ddrsr/analysis/verdicts.py); this script runs, caches and words them.
+from ddrsr.analysis.verdicts import chi, paper_expectations, spearman  # noqa: E402,F401
 
 STAGES = ('train', 'layers', 'evolution', 'generalization', 'identify', 'classification', 'timing', 'report')
 ENCODER_OPTION = 'options/train_srgan_encoder_x4_lite.yml'
@@ -205,9 +210,12 @@ class Cache:
             return json.load(f)
 
     def save(self, stage, data):
+        """Write the stage's JSON atomically: a run killed mid-write keeps the previous cache, never half of one."""
+        from ddrsr.atomic_file import AtomicFile
+
         os.makedirs(os.path.dirname(self.path(stage)), exist_ok=True)
-        with open(self.path(stage), 'w') as f:
-            json.dump(data, f, indent=2)
+        with AtomicFile(self.path(stage)) as f:
+            f.write(json.dumps(data, indent=2).encode())
 
 
 def stage_layers(cache, runs, gan_start):
@@ -307,82 +315,11 @@ def stage_timing(cache, repeats=3):
                           'threads': os.environ.get('OMP_NUM_THREADS', 'torch default'), 'cpus': os.cpu_count()})
 
 
-# ----------------------------------------------------------------------------------------------- verdicts
-def chi(row):
-    return row['chi']['mean']
-
-
+# ------------------------------------------------------------------------------------- verdicts, in words
 def score_text(score):
     mean, std = score['mean'], score['std']
     digits = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 2 if abs(mean) >= 0.1 else 4
     return f'{mean:.{digits}f} ± {std:.{digits}f}'
-
-
-def layer_chi(layers, key, layer):
-    """CHI mean of ``layer`` in the cached analysis of model ``key``, or None when not measured."""
-    entry = layers.get(key)
-    if not entry:
-        return None
-    rows = {row['layer']: row for row in entry['result']['layers']}
-    return chi(rows[layer]) if layer in rows else None
-
-
-Expectation = collections.namedtuple('Expectation', 'text measured met models')
-
-
-def paper_expectations(layers, last, hundreds=100, no_clustering=20, separable=1.0):
-    """``[Expectation(text, measured, met, models)]`` for section 1, from the CHI numbers only.
-
-    ``last`` is the name of the last residual block; ``met`` is None when not measured yet; ``models``
-    are the keys of the networks the expectation is about. SRResNet expectations are judged on every
-    training length measured (the "more" runs included); "clusters more" needs CHI >= ``separable``, since
-    below it t-SNE does not separate the sets at all and a ratio of two such values means nothing.
-    """
-    def value(key):
-        return layer_chi(layers, key, last)
-
-    def fmt(v):
-        return 'not measured' if v is None else f'{v:.3g}'
-
-    def lengths(key):
-        """``[(label, key, CHI)]`` for the network and its "more" continuation, where measured."""
-        found = [(label, k, value(k)) for label, k in (('', key), (' (more L1 it.)', f'{key}_more'))]
-        return [item for item in found if item[2] is not None]
-
-    def listing(items):
-        return ', '.join(f'{fmt(v)}{label}' for label, _, v in items) or 'not measured'
-
-    rows = []
-    nogr, gr = lengths('srresnet_nogr'), lengths('srresnet_gr')
-    rows.append(Expectation('SRResNet without GR: no clustering (CHI < 20) at the last block',
-                            f'CHI {listing(nogr)}', all(v < no_clustering for *_, v in nogr) if nogr else None,
-                            ['srresnet_nogr']))
-    rows.append(Expectation('SRResNet with GR: strong clustering (CHI in the hundreds) at the last block',
-                            f'CHI {listing(gr)}', any(v >= hundreds for *_, v in gr) if gr else None,
-                            ['srresnet_gr']))
-    pairs = [(label, g, n) for (label, _, g), (label_n, _, n) in zip(gr, nogr) if label == label_n]
-    label, g, n = pairs[-1] if pairs else ('', None, None)  # the longest training both have
-    rows.append(Expectation('SRResNet: GR clusters (CHI ≥ 1) and far more (over 2×) than no GR',
-                            f'CHI {fmt(g)} with GR vs {fmt(n)} without{label}',
-                            None if g is None else g >= separable and g > 2 * n, ['srresnet_gr', 'srresnet_nogr']))
-    gan = [(label.replace('L1', 'GAN'), k, a) for label, k, a in lengths('srgan_nogr')]
-    rows.append(Expectation('SRGAN without GR clusters (CHI ≥ 20 at the last block)', f'CHI {listing(gan)}',
-                            any(a >= no_clustering for *_, a in gan) if gan else None, ['srgan_nogr']))
-    label, _, a = gan[-1] if gan else ('', None, None)  # the longest GAN training measured
-    v = value('srresnet_nogr')
-    rows.append(Expectation('SRGAN without GR clusters (CHI ≥ 1) and more than SRResNet without GR',
-                            f'CHI {fmt(a)}{label} vs {fmt(v)}',
-                            None if a is None or v is None else a >= separable and a > v,
-                            ['srgan_nogr', 'srresnet_nogr']))
-    return rows
-
-
-def spearman(x, y):
-    """Rank correlation (no ties expected among CHI values)."""
-    if len(x) < 3:
-        return None
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def label(name):
@@ -396,22 +333,12 @@ def label(name):
 
 def generalization_order(table):
     """``(ordering text, met)`` for the expectation clean > b+n > DDR (higher CHI = generalizes worse)."""
-    values = {row['model']: chi(row) for row in table}
-    clean, bn, ddr = (values.get(name) for name in SHIPPED_RRDB)
-    if None in (clean, bn, ddr):
-        return 'not measured', None
-    order = ' > '.join(f'{label(name)} ({values[name]:.3g})' for name in
-                       sorted(SHIPPED_RRDB, key=lambda name: -values[name]))
-    return order, clean > bn > ddr
+    return verdicts.generalization_order(table, SHIPPED_RRDB, label)
 
 
 def generalization_notes(table, separable=1.0):
     """Why the ordering may fail, read from the numbers: ``{'ddr_highest': bool, 'plain_unseparable': bool}``."""
-    values = {row['model']: chi(row) for row in table}
-    clean, bn, ddr = (values.get(name) for name in SHIPPED_RRDB)
-    if None in (clean, bn, ddr):
-        return {'ddr_highest': False, 'plain_unseparable': False}
-    return {'ddr_highest': ddr > max(clean, bn), 'plain_unseparable': max(clean, bn) < separable}
+    return verdicts.generalization_notes(table, SHIPPED_RRDB, separable)
 
 
 def mark(met):

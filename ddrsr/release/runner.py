@@ -38,13 +38,12 @@ def say(message):
 
 
 def resolve_device(device):
-    if device == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    if device == 'cuda' and not torch.cuda.is_available():
-        raise DDRSRError('--device cuda, but torch sees no CUDA device; use --device cpu or auto')
-    if device not in ('cpu', 'cuda'):
+    """``'cpu'`` or ``'cuda'`` (a string: it goes into the plan) from auto | cpu | cuda; see ddrsr.device."""
+    from ddrsr.device import resolve_device as resolve
+
+    if device not in ('auto', 'cpu', 'cuda'):
         raise DDRSRError(f'--device must be auto, cpu or cuda, got {device!r}')
-    return device
+    return resolve(device).type
 
 
 def device_name(device):
