@@ -125,7 +125,7 @@ def apply_quick(args, folder):
 def _gpu(args, cpu_synthesis):
     import torch
 
-    from ddrsr.bench.synthesis_bench import bench_synthesis, device_parity
+    from benchmarks.synthesis_bench import bench_synthesis, device_parity
 
     if not torch.cuda.is_available():
         return {'measured': False, 'reason': 'no GPU lent (torch.cuda.is_available() is False)'}
@@ -150,7 +150,7 @@ def _run(args, scratch):
     import cv2
     import torch
 
-    from ddrsr.bench import report, timing
+    from benchmarks import report, timing
     from ddrsr.errors import DDRSRError
 
     if args.quick:
@@ -165,7 +165,7 @@ def _run(args, scratch):
                'machine': timing.machine_info()}
 
     if 'tiling' in args.sections:
-        from ddrsr.bench.memory_bench import start_server
+        from benchmarks.memory_bench import start_server
         start_server()  # its children measure memory; it imports ddrsr while the other sections run
 
     def section(name, function):
@@ -176,14 +176,14 @@ def _run(args, scratch):
         return value
 
     if 'inference' in args.sections:
-        from ddrsr.bench.inference_bench import bench_inference
+        from benchmarks.inference_bench import bench_inference
         results['matmul'] = section('matmul', lambda: timing.matmul_gflops(args.matmul_size, args.repeats,
                                                                            args.warmup))
         results['inference'] = section('inference', lambda: bench_inference(
             args.model, args.size, args.repeats, args.warmup, args.threads, os.path.join(scratch, 'onnx'),
             args.compile, results['matmul'], weights=args.weights))
     if 'synthesis' in args.sections:
-        from ddrsr.bench.synthesis_bench import bench_synthesis
+        from benchmarks.synthesis_bench import bench_synthesis
         if not args.synthesis_options:
             raise DDRSRError('no option file with a degradation block found; pass --synthesis-options FILE')
         results['synthesis'] = section('synthesis', lambda: bench_synthesis(
@@ -191,7 +191,7 @@ def _run(args, scratch):
             warmup=args.warmup, compile=args.compile))
         results['gpu'] = section('gpu', lambda: _gpu(args, results['synthesis']))
     if 'tiling' in args.sections:
-        from ddrsr.bench.memory_bench import bench_big_image, bench_tiling
+        from benchmarks.memory_bench import bench_big_image, bench_tiling
         from ddrsr.zoo import DEFAULT_MODEL
         model = args.model or DEFAULT_MODEL
         results['tiling'] = section('tiling', lambda: bench_tiling(
@@ -201,18 +201,18 @@ def _run(args, scratch):
             model, *args.big_input, tile=args.big_tile, tile_pad=args.tile_pad, threads=args.threads,
             weights=args.weights))
     if 'training' in args.sections:
-        from ddrsr.bench.training_bench import bench_training
+        from benchmarks.training_bench import bench_training
         files = args.train_options or sorted(glob.glob(os.path.join(ROOT, 'options', '*_lite.yml')))
         results['training'] = [section(f'training {os.path.basename(f)}', lambda f=f: bench_training(
             f, args.repeats, args.warmup)) for f in files]
     if 'train_step' in args.sections:
-        from ddrsr.bench.training_bench import bench_train_step
+        from benchmarks.training_bench import bench_train_step
         files = args.train_options or sorted(glob.glob(os.path.join(ROOT, 'options', '*_lite.yml')))
         results['train_step'] = [section(f'train step {step} {os.path.basename(f)}', lambda f=f, step=step: (
             bench_train_step(f, args.repeats, args.warmup, step=step, device=args.device)))
             for f in files for step in ('basicsr', 'ddrsr')]
     if 'analysis' in args.sections:
-        from ddrsr.bench.analysis_bench import bench_analyze
+        from benchmarks.analysis_bench import bench_analyze
         if not os.path.isdir(args.analysis_hr):
             raise DDRSRError(f'--analysis-hr {args.analysis_hr!r} is not a folder; fetch the photos with '
                              'scripts/fetch_photos.py or pass another HR folder')

@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 import torch
@@ -7,6 +8,8 @@ import ddrsr  # noqa: F401  (installs the basicsr alias and fills the registries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'tests', 'data')
+if ROOT not in sys.path:  # benchmarks/ (the benchmark sections) is beside scripts/, not installed
+    sys.path.append(ROOT)
 
 
 def load_script(path):

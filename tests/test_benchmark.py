@@ -74,7 +74,7 @@ def test_bad_setting_is_one_error_line(tmp_path, capsys):
 
 
 def test_device_parity_compares_each_step():
-    from ddrsr.bench.synthesis_bench import device_parity
+    from benchmarks.synthesis_bench import device_parity
 
     checks = device_parity(os.path.join(DATA, 'train_rrdb_ddr_smoke.yml'), 'cpu', size=32, batch=3)
     assert set(checks) == {'blur kernels', 'blur (filter2d)', 'jpeg', 'pipeline without noise'}
@@ -82,7 +82,7 @@ def test_device_parity_compares_each_step():
 
 
 def test_poisson_on_a_subset_keeps_the_random_stream():
-    from ddrsr.bench.synthesis_bench import _previous_add_noise
+    from benchmarks.synthesis_bench import _previous_add_noise
     from ddrsr.data.degradations import add_noise
     from ddrsr.data.random_degradation import RandomDegradation
 

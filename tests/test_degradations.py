@@ -144,7 +144,7 @@ MAX_DEGRADE_OPS = 620
 
 
 def test_eager_degrade_dispatches_a_pinned_number_of_ops():
-    from ddrsr.bench.timing import count_dispatched_ops
+    from benchmarks.timing import count_dispatched_ops
     from ddrsr.data.degradations import degrade
 
     rd = _full_pipeline()

@@ -11,7 +11,7 @@ from conftest import DATA
 def build_smoke_model(tmp_path, name='train_rrdb_ddr_smoke.yml', **train_options):
     from basicsr.models import build_model
 
-    from ddrsr.bench.training_bench import _quiet_basicsr, _runtime_options
+    from benchmarks.training_bench import _quiet_basicsr, _runtime_options
 
     opt = _runtime_options(os.path.join(DATA, name), str(tmp_path))
     opt['train'].update(train_options)
@@ -29,7 +29,7 @@ def run_steps(model, count=3, seed=0):
 
 
 def test_foreach_ema_and_device_losses_equal_basicsr_step(tmp_path):
-    from ddrsr.bench.training_bench import _use_basicsr_step
+    from benchmarks.training_bench import _use_basicsr_step
 
     torch.manual_seed(0)
     ours = build_smoke_model(tmp_path, ema_decay=0.5)

@@ -75,7 +75,7 @@ def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
 def test_no_unsafe_unpickling_in_the_code():
     """Every torch.load passes weights_only=True; no pickle/joblib loads, no np.load(allow_pickle=True)."""
     files = [os.path.join(ROOT, 'inference.py'), *glob.glob(os.path.join(ROOT, 'ddrsr', '**', '*.py'), recursive=True),
-             *glob.glob(os.path.join(ROOT, 'scripts', '*.py'))]
+             *glob.glob(os.path.join(ROOT, 'scripts', '*.py')), *glob.glob(os.path.join(ROOT, 'benchmarks', '*.py'))]
     offenders, torch_loads = [], 0
     for path in files:
         for node in ast.walk(ast.parse(open(path, encoding='utf-8').read(), path)):

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import torch
 
-from ddrsr.bench.timing import smooth_images
+from benchmarks.timing import smooth_images
 
 
 @contextlib.contextmanager
@@ -151,7 +151,7 @@ def bench_train_step(option_file, repeats=5, warmup=1, seed=0, step='ddrsr', ove
     """
     from basicsr.models import build_model
 
-    from ddrsr.bench.timing import count_dispatched_ops
+    from benchmarks.timing import count_dispatched_ops
 
     torch.manual_seed(seed)
     with tempfile.TemporaryDirectory(prefix='ddrsr_bench_') as folder, _quiet_basicsr():

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from ddrsr.bench.timing import smooth_images, timed
+from benchmarks.timing import smooth_images, timed
 
 #: Outputs that differ from torch eager by more than this are not "correct": a quarter of an 8-bit level.
 CORRECT_MAX_ABS = 1.0 / 1020
@@ -88,7 +88,7 @@ def bench_inference(model_name=None, size=256, repeats=5, warmup=1, threads=None
     Args:
         model_name (str, optional): zoo model (default: the shipped default).
         weights (str, optional): checkpoint for that architecture instead of the shipped file.
-        matmul (dict, optional): :func:`~ddrsr.bench.timing.matmul_gflops` result, for the fractions.
+        matmul (dict, optional): :func:`~benchmarks.timing.matmul_gflops` result, for the fractions.
         compile_model (bool): also try ``torch.compile`` (its first call compiles, which takes minutes).
 
     Returns:

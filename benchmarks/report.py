@@ -4,7 +4,7 @@ Everything here is computed from the results dict of one benchmark run; nothing 
 """
 import os
 
-from ddrsr.bench.inference_bench import CHANNELS_LAST, NCHW, ORT
+from benchmarks.inference_bench import CHANNELS_LAST, NCHW, ORT
 
 
 def _s(seconds):

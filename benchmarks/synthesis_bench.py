@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from ddrsr.bench.timing import smooth_images, timed
+from benchmarks.timing import smooth_images, timed
 
 _CV2_RESIZE = {'bicubic': cv2.INTER_CUBIC, 'bilinear': cv2.INTER_LINEAR, 'area': cv2.INTER_AREA}
 STEPS = ('resize', 'blur', 'noise', 'jpeg')
@@ -152,7 +152,7 @@ def bench_synthesis(option_file, size=256, batch=32, scale=4, repeats=5, warmup=
     """
     import dataclasses
 
-    from ddrsr.bench.timing import count_dispatched_ops
+    from benchmarks.timing import count_dispatched_ops
 
     degradation = full_pipeline_options(option_file)
     images = smooth_images(batch, size, size, seed=2)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from ddrsr.bench.timing import timed
+from benchmarks.timing import timed
 
 
 def import_seconds():

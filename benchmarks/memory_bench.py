@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ddrsr.bench.timing import smooth_images, timed
+from benchmarks.timing import smooth_images, timed
 from ddrsr.inference.tiling import plan_tiles
 
 
