@@ -33,13 +33,15 @@ def check_targets(table, default_model):
     if 'bicubic' in table and default_model in table:
         for spec, gain in DEFAULT_MODEL_GAINS.items():
             if spec in table[default_model] and spec in table['bicubic']:
-                value = table[default_model][spec]['psnr'] - table['bicubic'][spec]['psnr']
+                # float(): PSNRs may be numpy scalars, and the checks are printed as JSON by `ddrsr evaluate`.
+                value = float(table[default_model][spec]['psnr'] - table['bicubic'][spec]['psnr'])
                 checks.append({'target': f'{default_model} - bicubic on {spec} (dB)', 'value': value,
                                'required': gain, 'met': value >= gain})
     for with_ddr, without_ddr in DDR_PAIRS:
         if with_ddr in table and without_ddr in table:
             ddr, plain = mean_psnr(table[with_ddr]), mean_psnr(table[without_ddr])
             if ddr is not None and plain is not None:
+                ddr, plain = float(ddr), float(plain)
                 checks.append({'target': f'{with_ddr} - {without_ddr}, mean PSNR over {", ".join(DEGRADED_SPECS)} (dB)',
                                'value': ddr - plain, 'required': 0.0, 'met': ddr >= plain})
     return checks

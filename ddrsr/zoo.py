@@ -26,7 +26,8 @@ MODELS = {
     'rrdb_ddr_real_x4_lite': {
         'file': 'rrdb_ddr_real_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (real photos, default)',
         'description': 'RRDBNet-DDR for real photos: blur + resize + noise + JPEG (lite, 2 CPU cores)',
-        'arch': _LITE_DDR, 'options': 'options/train_rrdb_ddr_real_x4_lite.yml',
+        # v3 (2026-11-30): SR = bicubic + learned residual, guided by the blind encoder (weights/README.md).
+        'arch': {**_LITE_DDR, 'global_residual': 'bicubic'}, 'options': 'options/train_rrdb_ddr_real_x4_lite_v3.yml',
     },
     'rrdb_ddr_bn_x4_lite': {
         'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',

@@ -39,6 +39,7 @@ from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.inference.onnx_backend import weights_key  # noqa: E402
 from ddrsr.inspect.regressors import (FORMAT_VERSION, DDRRegressors, encoder_fingerprint, fit_classifier,  # noqa: E402
                                       fit_regressor, pooled_features, predict_head)
+from ddrsr.weights_manifest import MANIFEST_NAME, write_manifest  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model  # noqa: E402
 
 TRAIN_HR = os.path.join(ROOT, 'datasets', 'debian_photos', 'train_sub')
@@ -229,6 +230,9 @@ def main(argv=None):
     regressors = DDRRegressors(arrays)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     regressors.save(args.output)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if os.path.isfile(os.path.join(folder, MANIFEST_NAME)):  # a shipped weights folder: keep its sha256 list true,
+        write_manifest(folder)  # or every later load of the file (inspect, the reports) refuses it
     summary.update(output=args.output, bytes=os.path.getsize(args.output), seconds=round(time.time() - started, 1))
     print(json.dumps(summary, indent=1))
     return 0

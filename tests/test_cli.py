@@ -127,6 +127,21 @@ def test_release_targets_are_checked_only_for_present_rows():
     assert len(ddr) == 1 and not ddr[0]['met'] and abs(ddr[0]['value'] + 0.1) < 1e-9
 
 
+def test_release_targets_print_as_json_from_numpy_psnrs():
+    """`ddrsr evaluate` prints its result as JSON: numpy PSNRs (as evaluation returns them) must not leak
+    numpy bools or floats into the checks (it crashed after writing docs/RESULTS.md)."""
+    import json
+
+    import numpy as np
+    from ddrsr.results_report import check_targets
+
+    row = {spec: {'psnr': np.float64(30.0 + i)} for i, spec in enumerate(['blur2', 'noise20', 'blur2_noise20'])}
+    table = {'bicubic': row, 'default': {k: {'psnr': v['psnr'] + 2} for k, v in row.items()},
+             'rrdb_ddr_bn_x4_lite': row, 'rrdb_bn_x4_lite': row}
+    checks = check_targets(table, 'default')
+    assert len(checks) == 4 and json.loads(json.dumps(checks))[0]['met'] is True
+
+
 # --------------------------------------------------------------------------- ddrsr upscale / ddrsr train
 def test_upscale_subcommand_is_inference_py(tiny_zoo, tmp_path, capsys):
     """``ddrsr upscale`` takes inference.py's flags and keeps its exit statuses and skip policy."""
