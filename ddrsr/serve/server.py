@@ -1,6 +1,7 @@
 """Start and stop the ``ddrsr serve`` web server: localhost by default, one temporary folder, removed on stop."""
 import dataclasses
 import os
+import signal
 import sys
 
 from ddrsr.errors import DDRSRError
@@ -73,10 +74,26 @@ def start(engine, host='127.0.0.1', port=7860):
     return Server(url.rstrip('/'), app, engine, saved)
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals():
+    """Ctrl+C (SIGINT) and SIGTERM both stop the page through its KeyboardInterrupt path.
+
+    A process started in the background by a non-interactive shell (``nohup ... &``, a CI step) inherits SIGINT
+    as *ignored*, and Python then never raises KeyboardInterrupt, so Ctrl+C-style stops were silently dropped;
+    service managers (systemd, docker) stop with SIGTERM.
+    """
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
 def serve_forever(engine, host='127.0.0.1', port=7860):
     """Start the page, print :func:`startup_message` on stderr and block until Ctrl+C; always cleans up."""
     server = start(engine, host, port)
     try:
+        _stop_on_signals()
         print(startup_message(server.url, host), file=sys.stderr, flush=True)
         server.app.block_thread()
     finally:
