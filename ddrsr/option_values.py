@@ -123,7 +123,8 @@ def check_value_types(opt, source='<options>'):
             if values is not None and not (isinstance(values, list) and all(_fits(v, WHOLE) for v in values)):
                 raise DDRSRError(f'{source}: train.scheduler.{key} must be a list of iteration numbers, '
                                  f'got {values!r}')
-    ignored = (opt.get('path') or {}).get('param_key_g_exclude') if isinstance(opt.get('path'), dict) else None
+    path = opt.get('path')
+    ignored = path.get('param_key_g_exclude') if isinstance(path, dict) else None
     if ignored is not None and not (isinstance(ignored, list) and ignored and all(isinstance(k, str) and k
                                                                                    for k in ignored)):
         raise DDRSRError(f'{source}: path.param_key_g_exclude must be a list of parameter-name prefixes, such as '
