@@ -82,6 +82,32 @@ def test_evaluate_two_tiny_images(tiny_zoo, capsys):
     assert 0 < bicubic['noise20']['ssim'] < bicubic['clean']['ssim'] <= 1
 
 
+def test_evaluate_a_checkpoint_with_a_zoo_architecture(tiny_zoo, tmp_path, capsys):
+    """-n NAME=CHECKPOINT: the zoo model's architecture with other weights (a training run's checkpoint)."""
+    import torch
+    from tiny_models import tiny_ddr_net
+
+    torch.manual_seed(1)
+    other = tiny_ddr_net()
+    for param in other.parameters():
+        param.data.normal_(0, 0.05)
+    checkpoint = tmp_path / 'run' / 'net_g_10.pth'
+    checkpoint.parent.mkdir()
+    torch.save({'params': other.state_dict(), 'params_ema': other.state_dict()}, checkpoint)
+    token = f'tiny_ddr={checkpoint}'
+    status, out, err = run_cli(['evaluate', '-n', 'tiny_ddr', '-n', token, '--hr', os.path.join(DATA, 'hr'),
+                                '--specs', 'noise20', '--crop_size', '64', '--device', 'cpu'], capsys)
+    assert status == 0, err
+    results = json.loads(out)['results']
+    assert set(results) == {'bicubic', 'tiny_ddr', token}
+    assert results[token]['noise20']['psnr'] != pytest.approx(results['tiny_ddr']['noise20']['psnr'], abs=1e-3)
+
+    torch.save({'params_ema': {'conv_first.weight': torch.zeros(1)}}, tmp_path / 'wrong.pth')
+    status, out, err = run_cli(['evaluate', '-n', f'tiny_ddr={tmp_path / "wrong.pth"}', '--hr', os.path.join(DATA, 'hr'),
+                                '--specs', 'clean', '--crop_size', '64', '--device', 'cpu'], capsys)
+    assert status != 0 and 'ddrsr: error:' in err and 'wrong.pth' in err and 'Traceback' not in err
+
+
 def test_evaluate_writes_results_markdown_and_visual(tiny_zoo, tmp_path, capsys):
     import cv2
     hr = tmp_path / 'hr'

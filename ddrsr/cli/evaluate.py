@@ -17,11 +17,14 @@ def cmd_evaluate(args):
     candidates = [('bicubic', bicubic_upscaler(args.scale))]
     labels = {'bicubic': 'bicubic'}
     for name in args.model:
-        loaded = load(name, device=device)
+        # NAME=CHECKPOINT: the zoo model NAME's architecture with a training checkpoint's weights (params_ema).
+        zoo_name, _, checkpoint = name.partition('=')
+        loaded = load(zoo_name, weights=checkpoint or None, device=device,
+                      hint=f'pass the zoo model whose architecture {checkpoint!r} was trained with')
         if loaded.scale != args.scale:
             raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
         candidates.append((name, loaded.network))
-        labels[name] = model_entry(name).get('label', name)
+        labels[name] = name if checkpoint else model_entry(name).get('label', name)
     table = {}
     for name, upscale in candidates:
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
@@ -47,7 +50,9 @@ def add_subcommands(subparsers):
         subparsers, 'evaluate', 'PSNR/SSIM (Y, border = scale) per degradation spec, against bicubic.',
         'ddrsr evaluate -n rrdb_ddr_real_x4_lite -n rrdb_ddr_bn_x4_lite -n rrdb_bn_x4_lite --hr datasets/debian_photos/hr '
         '--meta_info scripts/debian_photos_val.txt')
-    evaluate.add_argument('-n', '--model', action='append', default=[], help='model name (repeat for several)')
+    evaluate.add_argument('-n', '--model', action='append', default=[],
+                          help='zoo model name, or NAME=CHECKPOINT for a checkpoint of that architecture '
+                          '(e.g. rrdb_bn_x4_lite=experiments/x/models/net_g_1000.pth); repeat for several')
     evaluate.add_argument('--hr', required=True, help='folder of HR images')
     evaluate.add_argument('--meta_info', help='file listing the HR images to use (default: all in --hr)')
     evaluate.add_argument('--specs', nargs='+', default=['clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'])
