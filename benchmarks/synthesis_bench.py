@@ -32,7 +32,7 @@ def full_pipeline_options(option_file):
     as the file has them.
     """
     from ddrsr.data.random_degradation import RandomDegradation
-    from ddrsr.options import load_yaml
+    from ddrsr.utils.option_file import load_yaml
 
     options = dict(load_yaml(option_file).get('degradation') or {})
     options.update(blur_prob=1.0, noise_prob=1.0, jpeg_prob=1.0)

@@ -46,7 +46,7 @@ def _runtime_options(option_file, folder):
     """The option file as ``parse_options`` would complete it for a single-process CPU run."""
     from basicsr.archs import build_network
 
-    from ddrsr.options import load_yaml
+    from ddrsr.utils.option_file import load_yaml
 
     opt = load_yaml(option_file)
     opt.update(is_train=True, dist=False, rank=0, world_size=1, num_gpu=0, auto_resume=False)

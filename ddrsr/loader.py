@@ -113,14 +113,14 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
     Returns:
         LoadedModel: the network frozen (``requires_grad=False``) in ``eval()`` mode on ``device``.
     """
-    from ddrsr.checkpoint import load_into
+    from ddrsr.weights.checkpoint import load_into
     from ddrsr.zoo import DEFAULT_MODEL, WEIGHTS_DIR, model_entry, shipped_file
 
     if opt is not None and model is not None:
         raise DDRSRError('give a zoo model name or an option file, not both')
     if opt is not None or isinstance(model, dict):
         if opt is not None:
-            from ddrsr.option_file import network_options
+            from ddrsr.utils.option_file import network_options
             arch, scale = network_options(opt)
         else:
             arch = dict(model)
@@ -141,7 +141,7 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
             raise DDRSRError(f'weights for model {zoo_name!r} not found at {path!r}; the shipped files live in '
                              'weights/ (see weights/README.md for the command that trains them)')
         if weights is None and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):
-            from ddrsr.weights_manifest import verify_shipped
+            from ddrsr.weights.manifest import verify_shipped
             verify_shipped(path, WEIGHTS_DIR)  # before unpickling anything: a corrupt file gets a clear message
         from basicsr.archs import build_network
         network = load_into(build_network(arch), path,

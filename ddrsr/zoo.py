@@ -3,8 +3,8 @@
 A name picks an entry; ``weights`` may point the same architecture at another checkpoint (for example
 a ``net_g_ema`` from your own training run). Checkpoints are BasicSR files (``{'params_ema': ...}``);
 fp16 state dicts are cast back to fp32 on load. A shipped model is read from its ``.safetensors`` companion
-when there is one (no pickle; see ``ddrsr.weights_format``), else from the ``.pth``. Shipped files (loaded by
-name from ``WEIGHTS_DIR``) are checked against ``weights/SHA256SUMS`` first (see ``ddrsr.weights_manifest``).
+when there is one (no pickle; see ``ddrsr.weights.file_format``), else from the ``.pth``. Shipped files (loaded by
+name from ``WEIGHTS_DIR``) are checked against ``weights/SHA256SUMS`` first (see ``ddrsr.weights.manifest``).
 """
 import copy
 import os
@@ -21,7 +21,7 @@ _LITE_DDR = {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': True,
 _LITE_PLAIN = {'type': 'RRDBNetDDR', **_LITE_RRDB, 'use_ddr': False}
 
 # 'label' is the row title in reports (docs/RESULTS.md); 'options' the option file that trained the shipped file
-# (its last stage), recorded in the .safetensors header and the model card (ddrsr.companions).
+# (its last stage), recorded in the .safetensors header and the model card (ddrsr.weights.companions).
 MODELS = {
     'rrdb_ddr_real_x4_lite': {
         'file': 'rrdb_ddr_real_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (real photos, default)',
@@ -73,7 +73,7 @@ def weights_path(name):
 def shipped_file(name):
     """The file :func:`load_model` reads for ``name``: the ``.safetensors`` companion when present, else the ``.pth``.
 
-    Both hold the same weights (``ddrsr.companions`` writes the companion from the ``.pth``).
+    Both hold the same weights (``ddrsr.weights.companions`` writes the companion from the ``.pth``).
     """
     path = weights_path(name)
     companion = os.path.splitext(path)[0] + '.safetensors'

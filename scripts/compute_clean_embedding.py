@@ -25,7 +25,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import ddrsr  # noqa: E402,F401  (registries)
-from ddrsr.checkpoint import atomic_save  # noqa: E402
+from ddrsr.weights.checkpoint import atomic_save  # noqa: E402
 from ddrsr.data.degradations import degrade_with_spec  # noqa: E402
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402

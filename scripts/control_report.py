@@ -35,7 +35,7 @@ from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.data.spec_paired_dataset import SpecPairedDataset  # noqa: E402
 from ddrsr.inspect.noise import sigma_wavelet_mad  # noqa: E402
 from ddrsr.results_report import draw_image_row, save_figure  # noqa: E402
-from ddrsr.weights_manifest import sha256_file  # noqa: E402
+from ddrsr.weights.manifest import sha256_file  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)

@@ -34,7 +34,7 @@ from ddrsr.data.degradations import NAMED_SPECS, DegradationSpec, degrade_with_s
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
 from ddrsr.inspect import ESTIMATORS, NOISE_ESTIMATOR, Inspector, jpeg_quality  # noqa: E402
 from ddrsr.inspect.inspector import DEFAULT_REGRESSORS  # noqa: E402
-from ddrsr.weights_manifest import sha256_file  # noqa: E402
+from ddrsr.weights.manifest import sha256_file  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
 
 BLUR_LEVELS = (0.5, 1.0, 2.0, 3.0, 4.0)

@@ -211,7 +211,7 @@ class Cache:
 
     def save(self, stage, data):
         """Write the stage's JSON atomically: a run killed mid-write keeps the previous cache, never half of one."""
-        from ddrsr.atomic_file import AtomicFile
+        from ddrsr.utils.atomic_file import AtomicFile
 
         os.makedirs(os.path.dirname(self.path(stage)), exist_ok=True)
         with AtomicFile(self.path(stage)) as f:

@@ -39,7 +39,7 @@ from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.inference.onnx_backend import weights_key  # noqa: E402
 from ddrsr.inspect.regressors import (FORMAT_VERSION, DDRRegressors, encoder_fingerprint, fit_classifier,  # noqa: E402
                                       fit_regressor, pooled_features, predict_head)
-from ddrsr.weights_manifest import MANIFEST_NAME, write_manifest  # noqa: E402
+from ddrsr.weights.manifest import MANIFEST_NAME, write_manifest  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model  # noqa: E402
 
 TRAIN_HR = os.path.join(ROOT, 'datasets', 'debian_photos', 'train_sub')

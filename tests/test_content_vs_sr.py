@@ -14,7 +14,7 @@ from ddrsr import cli, zoo
 from ddrsr.analysis.content_vs_degradation import build_content_sets, chi_by_labelling
 from ddrsr.archs import SRResNet
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_options
+from ddrsr.training.options import check_options
 
 HR = os.path.join(DATA, 'hr')  # two 128x128 photos
 TINY_SETS = dict(patch=8, patches=4, train_patches=6, short_side=0)
@@ -124,7 +124,7 @@ def test_option_check_knows_ddr_chi_keys(tmp_path):
 
 
 def test_validation_logs_ddr_chi_during_training(tmp_path):
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     _, path = smoke_options(tmp_path, {'layer': ['body.1', 'upconv1'], 'specs': ['clean', 'noise20'], 'patches': 8,
                                        'patch': 8})
@@ -136,7 +136,7 @@ def test_validation_logs_ddr_chi_during_training(tmp_path):
 
 
 def test_bad_ddr_chi_layer_fails_before_training(tmp_path):
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     _, path = smoke_options(tmp_path, {'layer': 'body.7'})  # the smoke SRResNet has 2 blocks
     with pytest.raises(DDRSRError, match="no layer 'body.7'"):

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from conftest import DATA, ROOT
-from ddrsr.checkpoint import atomic_save
+from ddrsr.weights.checkpoint import atomic_save
 from ddrsr.errors import DDRSRError
 from ddrsr.models import DDRSRModel, SRGANEncoderModel
 from ddrsr.models.crash_safe import CrashSafeMixin
@@ -94,7 +94,7 @@ def test_models_write_basicsr_checkpoints_atomically(tmp_path, monkeypatch):
 def test_nan_loss_stops_before_saving(tmp_path, monkeypatch):
     from basicsr.losses.basic_loss import L1Loss
 
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     opt_path, opt = smoke_options(tmp_path, total_iter=4, save_checkpoint_freq=1)
     original, calls = L1Loss.forward, []

@@ -171,7 +171,7 @@ def test_compiled_degrade_matches_eager_within_one_level():
 
 
 def test_failed_compile_warns_once_and_runs_eagerly(monkeypatch):
-    from ddrsr import compile_fallback
+    from ddrsr.utils import compile_fallback
 
     def broken(function, **kwargs):
         def fail(*args):

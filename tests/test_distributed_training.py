@@ -25,7 +25,7 @@ from PIL import Image
 
 from conftest import DATA, ROOT
 from ddrsr.archs import SRResNet
-from ddrsr.training import train
+from ddrsr.training.pipeline import train
 from train_instrument import instrument
 
 TIMEOUT = 600  # s: a hang (a collective that one rank never joins) fails the test instead of blocking CI
@@ -34,7 +34,7 @@ ITERS, RESUMED_ITERS = 3, 5
 DRIVER = '''import os, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 from train_instrument import instrument
-from ddrsr.training import train
+from ddrsr.training.pipeline import train
 instrument({dumps!r}, int(os.environ['RANK']))
 train(root_path=os.getcwd(), argv=sys.argv[1:])
 '''

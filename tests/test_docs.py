@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-DOCUMENTED = ['ddrsr.loader', 'ddrsr.device', 'ddrsr.data.patches', 'ddrsr.data.degradations',
+DOCUMENTED = ['ddrsr.loader', 'ddrsr.utils.device', 'ddrsr.data.patches', 'ddrsr.data.degradations',
               'ddrsr.archs.module_utils', 'ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler',
               'ddrsr.analysis.ddr', 'ddrsr.faig.attribution', 'ddrsr.faig.masking', 'ddrsr.faig.verdicts', 'ddrsr.analysis.verdicts']
 

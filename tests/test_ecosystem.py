@@ -9,11 +9,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import ddrsr.integrations.spandrel as ddrsr_spandrel
-from ddrsr import companions, zoo
+from ddrsr import zoo
+from ddrsr.weights import companions
 from ddrsr.archs import RRDBNetDDR
 from ddrsr.errors import DDRSRError
-from ddrsr.weights_format import ENCODER_LAYER_KEY, read_weights, serialize, to_file_tensors, write_weights
-from ddrsr.weights_manifest import read_manifest, sha256_file, ship_checkpoint
+from ddrsr.weights.file_format import ENCODER_LAYER_KEY, read_weights, serialize, to_file_tensors, write_weights
+from ddrsr.weights.manifest import read_manifest, sha256_file, ship_checkpoint
 from tiny_models import TINY_ENCODER, tiny_ddr_net
 
 SHIPPED = [name for name in zoo.MODELS if os.path.isfile(zoo.weights_path(name))]
@@ -96,7 +97,7 @@ def test_safetensors_bytes_are_deterministic_and_readable_by_safetensors(tmp_pat
 def test_safetensors_with_another_encoder_layer_is_refused(tmp_path):
     net = tiny_ddr_net()
     path = write_weights(str(tmp_path / 'tiny.safetensors'), net.state_dict(), 'body.0')
-    from ddrsr.checkpoint import load_into
+    from ddrsr.weights.checkpoint import load_into
     with pytest.raises(DDRSRError, match="reading layer 'body.0'"):
         load_into(tiny_ddr_net(), path, '')
 
@@ -124,7 +125,7 @@ def test_shipping_regenerates_the_companions(tmp_path, monkeypatch):
 
     before = (folder / 'tiny_ddr.safetensors').read_bytes()
     companions.write_companions(str(folder / 'tiny_ddr.pth'), iterations=5)
-    from ddrsr.weights_manifest import ship_all_companions
+    from ddrsr.weights.manifest import ship_all_companions
     ship_all_companions(str(folder))
     assert json.loads((folder / 'tiny_ddr.json').read_text())['trainingIterations'] == 5  # kept: same .pth
     assert (folder / 'tiny_ddr.safetensors').read_bytes() != before  # the header recorded the new count

@@ -63,7 +63,7 @@ def test_bf16_autocast_and_channels_last_train(tmp_path):
 
 
 def test_options_that_do_not_apply_fall_back_with_one_warning(tmp_path, monkeypatch):
-    from ddrsr import compile_fallback
+    from ddrsr.utils import compile_fallback
     from ddrsr.errors import DDRSRError
 
     with pytest.warns(RuntimeWarning, match='fp16 is not supported for training on the CPU'):
@@ -102,7 +102,7 @@ def test_nan_loss_is_found_at_the_next_log_without_a_per_step_read(tmp_path):
 
 
 def test_cuda_runs_get_the_cuda_prefetcher_unless_the_file_chose():
-    from ddrsr.training import prefer_cuda_prefetcher
+    from ddrsr.training.pipeline import prefer_cuda_prefetcher
 
     def opt(num_gpu, mode=None):
         return {'num_gpu': num_gpu, 'datasets': {'train': {'prefetch_mode': mode}, 'val': {}}}
@@ -125,7 +125,7 @@ def test_nan_before_the_losses_change_is_reported_when_they_change(tmp_path):
 
 @pytest.mark.parametrize('name', ['train_rrdb_ddr_smoke.yml', 'train_srgan_encoder_smoke.yml'])
 def test_ema_decay_auto_is_resolved_before_basicsr_reads_it(tmp_path, name):
-    from ddrsr.options import auto_ema_decay
+    from ddrsr.training.options import auto_ema_decay
 
     model = build_smoke_model(tmp_path, name, ema_decay='auto')
     assert model.ema_decay == auto_ema_decay(model.opt['train']['total_iter']) and hasattr(model, 'net_g_ema')

@@ -235,7 +235,7 @@ def test_docstring_examples_run():
     import importlib
 
     for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspect.jpeg_quality',
-                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.options', 'ddrsr.models.fast_step',
+                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.training.options', 'ddrsr.models.fast_step',
                  'ddrsr.data.degradations', 'benchmarks.timing'):
         module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)
         result = doctest.testmod(module)

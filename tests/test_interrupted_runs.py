@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, load_script
-from ddrsr.interruption import Interrupted, StopOnSignal, protected
+from ddrsr.utils.interruption import Interrupted, StopOnSignal, protected
 from test_bad_inputs import ARCH, DRIVER
 from tiny_models import tiny_ddr_net
 

@@ -6,7 +6,7 @@ import yaml
 
 from conftest import ROOT
 from ddrsr.errors import DDRSRError
-from ddrsr.options import auto_ema_decay, check_option_file, check_options, ema_leftover, resolve_ema_decay
+from ddrsr.training.options import auto_ema_decay, check_option_file, check_options, ema_leftover, resolve_ema_decay
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(ROOT, 'options', '*.yml')) +
@@ -127,7 +127,7 @@ def test_basicsr_style_values_are_accepted(tmp_path):
     ('    gt_size: 128', '    gt_size: 128\n    meta_info: missing_meta_info.txt', 'datasets.train.meta_info'),
 ])
 def test_missing_dataset_path_fails_before_training(tmp_path, old, new, key):
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     path = _write(tmp_path, _smoke_text().replace(old, new, 1))
     with pytest.raises(DDRSRError) as info:

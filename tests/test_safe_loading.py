@@ -12,7 +12,7 @@ from conftest import ROOT, load_script
 from ddrsr.cli import upscale
 from ddrsr import zoo
 from ddrsr.errors import DDRSRError
-from ddrsr.weights_manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
+from ddrsr.weights.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
 
 
 class Exploit:
@@ -44,10 +44,10 @@ def _script(name):
 
 
 def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
-    from ddrsr.checkpoint import load_into, load_state_dict_file
+    from ddrsr.weights.checkpoint import load_into, load_state_dict_file
     from ddrsr.inference import Upsampler
     from ddrsr.models.safe_loading import SafeLoadingMixin
-    from ddrsr.training import load_resume_state
+    from ddrsr.training.pipeline import load_resume_state
     from tiny_models import tiny_ddr_net
 
     weights, state, marker = evil
@@ -99,7 +99,7 @@ def test_no_unsafe_unpickling_in_the_code():
 # ------------------------------------------------------------------------------------ sha256 manifest
 def test_manifest_matches_every_shipped_file():
     manifest = read_manifest(zoo.WEIGHTS_DIR)
-    from ddrsr.weights_manifest import WEIGHT_EXTENSIONS
+    from ddrsr.weights.manifest import WEIGHT_EXTENSIONS
 
     shipped = sorted(n for n in os.listdir(zoo.WEIGHTS_DIR) if n.endswith(WEIGHT_EXTENSIONS))
     assert sorted(manifest) == shipped, 'weights/ changed: run python scripts/ship_weights.py --manifest_only'
@@ -244,7 +244,7 @@ def test_param_key_g_exclude_keeps_the_new_initialisation_and_ema_starts_equal(t
 
 
 def test_param_key_g_exclude_must_be_a_list_of_prefixes():
-    from ddrsr.option_values import check_value_types
+    from ddrsr.training.option_values import check_value_types
 
     base = {'name': 'x', 'model_type': 'DDRSRModel', 'scale': 4, 'num_gpu': 'auto'}
     with pytest.raises(DDRSRError, match='param_key_g_exclude'):

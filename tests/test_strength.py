@@ -8,7 +8,7 @@ import torch
 from conftest import load_script
 from ddrsr.cli import upscale
 from tiny_models import tiny_ddr_net, tiny_plain_net
-from ddrsr.checkpoint import load_into
+from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import Upsampler
 

@@ -16,11 +16,11 @@ import yaml
 
 from conftest import DATA, ROOT
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_ema_horizon, check_options, resolve_ema_decay
+from ddrsr.training.options import check_ema_horizon, check_options, resolve_ema_decay
 from ddrsr.release import publish
 from ddrsr.release.plan import make_plan, resize_stages
 from ddrsr.release.stages import STAGE_BY_KEY, derive_options, load_template
-from ddrsr.weights_manifest import sha256_file, verify_shipped
+from ddrsr.weights.manifest import sha256_file, verify_shipped
 
 TINY = os.path.join(DATA, 'release_tiny')
 SCRIPT = os.path.join(ROOT, 'scripts', 'train_release.py')
@@ -138,7 +138,7 @@ def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_p
         assert all(v.dtype == torch.float16 for v in params.values() if v.is_floating_point())
         opt = yaml.safe_load((out / model['option_file']).read_text())
         assert model['iterations'] == opt['train']['total_iter'] == planned[key]['iterations']
-        network = publish.load_network(opt['network_g'], str(path))  # strict load through ddrsr.checkpoint
+        network = publish.load_network(opt['network_g'], str(path))  # strict load through ddrsr.weights.checkpoint
         with torch.no_grad():
             assert network(torch.rand(1, 3, 16, 16)).shape == (1, 3, 64, 64)
         assert set(model['validation']) == {'clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'}
@@ -148,7 +148,7 @@ def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_p
 
     # Brought back to another machine: a finished run evaluates and ships there, whatever --budget/--device say.
     from ddrsr.release.runner import run_release
-    from ddrsr.weights_manifest import write_manifest
+    from ddrsr.weights.manifest import write_manifest
 
     weights = tmp_path / 'weights'
     weights.mkdir()

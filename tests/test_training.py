@@ -8,7 +8,7 @@ import yaml
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
 from conftest import DATA
-from ddrsr.training import train
+from ddrsr.training.pipeline import train
 
 
 def write_options(tmp_path, name, **path_overrides):

@@ -62,13 +62,13 @@ def network_options(arch_from_model=None, opt=None, experiment=None):
         opt = found[0]
     if not opt:
         raise DDRSRError('pass --opt options/FILE.yml or --arch-from-model ZOO_NAME to build the architecture')
-    from ddrsr.option_file import network_options as from_option_file
+    from ddrsr.utils.option_file import network_options as from_option_file
     return from_option_file(opt)
 
 
 def load_checkpoint_into(network, path):
     """Load a BasicSR checkpoint (``params_ema``, else ``params``) into ``network``, strictly."""
-    from ddrsr.checkpoint import load_into
+    from ddrsr.weights.checkpoint import load_into
 
     return load_into(network, path, 'pass the matching --opt or --arch-from-model')
 

@@ -4,7 +4,7 @@ import sys
 
 
 def add_device(parser):
-    """``--device auto|cpu|cuda`` (resolved by :func:`ddrsr.device.resolve_device`)."""
+    """``--device auto|cpu|cuda`` (resolved by :func:`ddrsr.utils.device.resolve_device`)."""
     parser.add_argument('--device', default='auto', help='auto | cpu | cuda (default: auto)')
 
 

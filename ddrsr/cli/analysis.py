@@ -46,7 +46,7 @@ def cmd_analyze(args):
     """DDR-CHI (with WD, BD) of one model at one or more layers; one scatter figure per layer."""
     from ddrsr.analysis import analyze_layer, plot_layer_analysis
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.loader import load
 
     if args.plot and len(args.layer) > 1:
@@ -79,7 +79,7 @@ def cmd_generalization(args):
     from ddrsr.analysis import analyze_layer, default_layer, plot_generalization
     from ddrsr.analysis.scores import format_score
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.loader import load
 
     if len(args.layer) not in (0, 1, len(args.model)):
@@ -118,7 +118,7 @@ def cmd_evolution(args):
     from ddrsr.loader import build_generator
     from ddrsr.analysis.plots import plot_evolution
     from ddrsr.analysis.scores import format_score
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
 
     val_hr = args.val_hr or args.hr
     if not val_hr:

@@ -8,7 +8,7 @@ from ddrsr.errors import DDRSRError
 def cmd_evaluate(args):
     """PSNR/SSIM(/NIQE) per named spec for bicubic and each model; optionally a Markdown report and a visual PNG."""
     from ddrsr.evaluation import bicubic_upscaler, evaluate
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.results_report import check_targets, results_markdown, save_visual_comparison
     from ddrsr.loader import load
     from ddrsr.zoo import DEFAULT_MODEL, model_entry

@@ -5,7 +5,7 @@ from ddrsr.cli._common import add_device, parser_with_example
 def cmd_export(args):
     """Export a model to ONNX (one graph lq -> sr) and optionally verify it against torch."""
     from ddrsr.export import export_onnx, verify_onnx
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.loader import load
 
     device = resolve_device(args.device)

@@ -59,7 +59,7 @@ def cmd_faig(args):
     from ddrsr.faig import FilterIndex, attribute, layer_counts
     from ddrsr.faig.data import hr_crops
     from ddrsr.faig.plots import plot_layer_distribution
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
 
     deg, vs = parse_spec(args.deg).name, parse_spec(args.vs).name  # bad specs fail before any loading
     device = resolve_device(args.device)
@@ -93,7 +93,7 @@ def cmd_faig_mask(args):
     from ddrsr.faig.data import hr_crops
     from ddrsr.faig.masking import masking_markdown, masking_table
     from ddrsr.faig.plots import plot_psnr_drop
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
 
     rankings = _load_rankings(args.ranking)
     device = resolve_device(args.device)
@@ -113,7 +113,7 @@ def cmd_faig_predict(args):
     """Predict blur/noise/both/none from the discovered filters' activations; accuracy on held-out images."""
     from ddrsr.faig.data import hr_crops, split_images
     from ddrsr.faig.prediction import prediction_accuracy, prediction_markdown
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
 
     rankings = _load_rankings(args.ranking)
     device = resolve_device(args.device)

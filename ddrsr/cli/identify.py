@@ -26,7 +26,7 @@ def cmd_identify(args):
     from ddrsr.analysis.distortions import build_distortion_set
     from ddrsr.analysis.identification import METHODS, identify, write_report
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.loader import load
 
     started = time.perf_counter()
@@ -60,7 +60,7 @@ def cmd_classification_vs_sr(args):
     from ddrsr.analysis.content_vs_degradation import (build_content_sets, compare_networks,
                                                        plot_content_vs_degradation, train_content_classifier)
     from ddrsr.archs.module_utils import get_layer
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.loader import load
 
     device = resolve_device(args.device)

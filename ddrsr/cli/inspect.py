@@ -37,7 +37,7 @@ def cmd_inspect(args):
     """Print JPEG quality, noise, blur, the nearest named spec and a recommended --strength per photo."""
     from tqdm import tqdm
 
-    from ddrsr.device import resolve_device
+    from ddrsr.utils.device import resolve_device
     from ddrsr.inspect.inspector import Inspector, describe
     from ddrsr.loader import load
 

@@ -16,7 +16,7 @@ EXAMPLE = ('ddrsr train -opt options/train_rrdb_ddr_real_x4_lite.yml --auto_resu
 
 def main(argv=None):
     """``python ddrsr/train.py``: BasicSR's own flags in ``argv`` (default: ``sys.argv[1:]``); the exit status."""
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     try:
         train(argv=argv)
@@ -27,7 +27,7 @@ def main(argv=None):
 
 
 def cmd_train(args):
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     argv = ['-opt', args.opt, '--launcher', args.launcher]
     argv += ['--auto_resume'] * args.auto_resume + ['--debug'] * args.debug

@@ -92,7 +92,7 @@ def main(argv=None):
 def cmd_upscale(args):
     """Upscale every input of ``args``; returns the exit status (0, 1 if any input failed, 2, 130 or 143)."""
     from ddrsr.inference.folder import Tally
-    from ddrsr.interruption import Interrupted, StopOnSignal
+    from ddrsr.utils.interruption import Interrupted, StopOnSignal
 
     tally = Tally()
     try:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from kornia.enhance import jpeg_codec_differentiable
 from kornia.filters import filter2d
 
-from ddrsr.compile_fallback import compiled_or_eager
+from ddrsr.utils.compile_fallback import compiled_or_eager
 from ddrsr.errors import DDRSRError
 
 RESIZE_MODES = ('bicubic', 'bilinear', 'area')

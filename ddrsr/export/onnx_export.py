@@ -20,7 +20,7 @@ import onnx
 import torch
 from torch import nn
 
-from ddrsr.atomic_file import AtomicFile
+from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 DEFAULT_OPSET = 17

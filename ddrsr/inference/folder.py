@@ -5,7 +5,7 @@ The policy (what ``python inference.py`` and ``ddrsr upscale`` promise):
 - Inputs are never overwritten; an existing output is skipped unless ``overwrite``.
 - A bad file (unreadable, truncated, too many pixels, out of memory, a full disk) costs one
   ``ddrsr: error: <file>: ...`` line and the run goes on; :func:`upscale_files` counts it as failed.
-- A signal (Ctrl-C, SIGTERM) handled by a :class:`ddrsr.interruption.StopOnSignal` ends the run between files:
+- A signal (Ctrl-C, SIGTERM) handled by a :class:`ddrsr.utils.interruption.StopOnSignal` ends the run between files:
   the file in progress is abandoned (outputs are written atomically), the tally says how far it got.
 """
 import dataclasses

@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from ddrsr.atomic_file import AtomicFile
+from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 _ENCODER_FILE, _GENERATOR_FILE, _META_FILE = 'encoder.onnx', 'generator.onnx', 'meta.json'

@@ -23,7 +23,7 @@ import torch
 
 from ddrsr.archs.stylemod_rrdbnet_arch import steer_embedding
 from ddrsr.data.patches import centre_crop  # noqa: F401  (also re-exported here, where it used to live)
-from ddrsr.device import resolve_device  # noqa: F401  (also re-exported here, where it used to live)
+from ddrsr.utils.device import resolve_device  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender

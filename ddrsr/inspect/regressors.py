@@ -216,7 +216,7 @@ class DDRRegressors:
 
     def save(self, path):
         """Write every array to ``path`` (``np.savez_compressed``: no pickled objects)."""
-        from ddrsr.atomic_file import AtomicFile
+        from ddrsr.utils.atomic_file import AtomicFile
 
         with AtomicFile(path) as f:
             np.savez_compressed(f, **self.arrays)
@@ -230,7 +230,7 @@ class DDRRegressors:
         """
         import os
 
-        from ddrsr.weights_manifest import verify_shipped
+        from ddrsr.weights.manifest import verify_shipped
         from ddrsr.zoo import WEIGHTS_DIR
 
         if os.path.isfile(path) and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):

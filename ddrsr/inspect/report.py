@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ddrsr.atomic_file import AtomicFile
+from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.data.patches import centre_crop
 from ddrsr.inference.upsampler import DEFAULT_EMBED_CROP
 from ddrsr.inspect.inspector import describe

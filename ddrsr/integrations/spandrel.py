@@ -3,7 +3,7 @@
 Importing this module registers :class:`RRDBNetDDRArch` in spandrel's ``MAIN_REGISTRY``, detected *before*
 ESRGAN. Without it, spandrel would take an RRDBNet-DDR ``.pth`` for a plain ESRGAN (its keys include
 ESRGAN's) and silently drop the encoder and StyleMods; ddrsr's ``.safetensors`` files are stored so that
-an unpatched spandrel refuses them instead (see ``ddrsr.weights_format``).
+an unpatched spandrel refuses them instead (see ``ddrsr.weights.file_format``).
 
 Detected (:func:`detect`): any state dict with RRDBNet keys plus StyleMods (an RRDBNet-DDR) or plus
 ``conv_residual`` (an RRDBNet with ``global_residual: bicubic``, DDR or not), and plain RRDBNets whose growth
@@ -22,9 +22,9 @@ from spandrel import (MAIN_REGISTRY, Architecture, ArchSupport, ImageModelDescri
 from spandrel.util import KeyCondition, get_seq_len
 
 from ddrsr.archs.stylemod_rrdbnet_arch import RRDBNetDDR
-from ddrsr.checkpoint import OPTIONAL_BUFFERS
+from ddrsr.weights.checkpoint import OPTIONAL_BUFFERS
 from ddrsr.errors import DDRSRError
-from ddrsr.weights_format import from_file_tensors, is_ddr_state
+from ddrsr.weights.file_format import from_file_tensors, is_ddr_state
 
 ARCH_ID = 'RRDBNetDDR'
 _SCALE_BY_UNSHUFFLE = {1: 4, 4: 2, 16: 1}  # conv_first input channels / image channels -> scale (RRDBNet)

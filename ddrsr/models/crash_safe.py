@@ -2,7 +2,7 @@
 import math
 import os
 
-from ddrsr.checkpoint import atomic_save
+from ddrsr.weights.checkpoint import atomic_save
 from ddrsr.errors import DDRSRError
 
 
@@ -11,7 +11,7 @@ class CrashSafeMixin:
 
     * basicsr 1.4.2 ``torch.save``s straight to ``net_g_<iter>.pth`` and ``<iter>.state``: a run killed
       mid-write leaves a truncated file that ``--auto_resume`` then picks and fails on. Here each file is
-      written under a temporary name and renamed (:func:`ddrsr.checkpoint.atomic_save`). BasicSR also
+      written under a temporary name and renamed (:func:`ddrsr.weights.checkpoint.atomic_save`). BasicSR also
       swallows write errors after three tries ("Just ignore it"); here a failed write stops the run, so
       nobody trains for days without checkpoints. BasicSR saves the networks before the state, so a
       ``<iter>.state`` on disk always has its ``net_*_<iter>.pth``.

@@ -3,7 +3,7 @@ from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
 
-from ddrsr.checkpoint import load_into, load_state_dict_file
+from ddrsr.weights.checkpoint import load_into, load_state_dict_file
 from ddrsr.errors import DDRSRError
 from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin

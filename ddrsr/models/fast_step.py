@@ -57,7 +57,7 @@ class FastStepMixin:
     full_fast_step = True
 
     def init_training_settings(self):
-        from ddrsr.options import resolve_ema_decay
+        from ddrsr.training.options import resolve_ema_decay
 
         resolve_ema_decay(self.opt['train'])  # `ema_decay: auto` -> a number, before BasicSR's settings read it
         super().init_training_settings()
@@ -101,7 +101,7 @@ class FastStepMixin:
             self._warn(f'train.compile applies to the generator step of SR models, not to {type(self).__name__}; '
                        'training eagerly')
             return self.net_g
-        from ddrsr.compile_fallback import CompiledFunction
+        from ddrsr.utils.compile_fallback import CompiledFunction
 
         # The compiled callable shares the generator's parameters; checkpoints still come from net_g itself.
         return CompiledFunction(self.net_g, self.device.type, name='the generator')

@@ -1,7 +1,7 @@
 """BasicSR's ``load_network`` made safe and forgiving, for ddrsr's models."""
 from basicsr.utils import get_root_logger
 
-from ddrsr.checkpoint import load_state_dict_file
+from ddrsr.weights.checkpoint import load_state_dict_file
 
 
 class SafeLoadingMixin:

@@ -40,7 +40,7 @@ def write_options(opt, path):
     """Write an option dict as YAML (atomically)."""
     import yaml
 
-    from ddrsr.atomic_file import AtomicFile
+    from ddrsr.utils.atomic_file import AtomicFile
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with AtomicFile(path) as f:

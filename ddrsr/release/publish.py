@@ -8,9 +8,9 @@ import os
 
 import torch
 
-from ddrsr.checkpoint import load_into
+from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
-from ddrsr.weights_manifest import ship_checkpoint
+from ddrsr.weights.manifest import ship_checkpoint
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 #: A new model must beat the shipped one by more than this (dB of mean PSNR) to replace it.
@@ -80,7 +80,7 @@ def shipped_network(stage, weights_dir, device):
     """The shipped model of ``stage`` from ``weights_dir`` (sha256-checked), or None when there is none."""
     from basicsr.archs import build_network
 
-    from ddrsr.weights_manifest import verify_shipped
+    from ddrsr.weights.manifest import verify_shipped
     from ddrsr.zoo import model_entry
 
     path = os.path.join(weights_dir, stage.file)

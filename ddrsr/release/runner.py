@@ -38,8 +38,8 @@ def say(message):
 
 
 def resolve_device(device):
-    """``'cpu'`` or ``'cuda'`` (a string: it goes into the plan) from auto | cpu | cuda; see ddrsr.device."""
-    from ddrsr.device import resolve_device as resolve
+    """``'cpu'`` or ``'cuda'`` (a string: it goes into the plan) from auto | cpu | cuda; see ddrsr.utils.device."""
+    from ddrsr.utils.device import resolve_device as resolve
 
     if device not in ('auto', 'cpu', 'cuda'):
         raise DDRSRError(f'--device must be auto, cpu or cuda, got {device!r}')
@@ -288,7 +288,7 @@ class ReleaseRun:
         return table
 
     def ship(self, weights_dir):
-        from ddrsr.weights_manifest import MANIFEST_NAME
+        from ddrsr.weights.manifest import MANIFEST_NAME
 
         if not os.path.isfile(os.path.join(weights_dir, MANIFEST_NAME)):
             raise DDRSRError(f'{weights_dir} has no {MANIFEST_NAME}, so there are no shipped weights to compare with; '
@@ -308,7 +308,7 @@ class ReleaseRun:
         """Write ``manifest.json`` and ``validation.md``; returns the manifest."""
         import json
 
-        from ddrsr.atomic_file import AtomicFile
+        from ddrsr.utils.atomic_file import AtomicFile
         from ddrsr.zoo import model_entry
 
         table, val = self.state['evaluation'], self.validation()

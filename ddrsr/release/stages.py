@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass, field
 
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_options, load_yaml
+from ddrsr.training.options import check_options
+from ddrsr.utils.option_file import load_yaml
 
 #: DataLoader workers per training process on CUDA (the lite templates have 1, enough for a CPU step of ~1 s).
 CUDA_LOADER_WORKERS = min(8, max(1, (os.cpu_count() or 2) // 4))

@@ -2,7 +2,7 @@
 import json
 import os
 
-from ddrsr.atomic_file import AtomicFile
+from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 STATE_NAME = 'release_state.json'

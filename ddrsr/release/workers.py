@@ -85,7 +85,7 @@ def train_stage(opt_path, root, threads, log_path):
     """Train one stage with ``ddrsr.training.train`` and ``--auto_resume`` (exit code 2 on a DDRSRError)."""
     child_setup(threads, log_path)
     from ddrsr.errors import DDRSRError
-    from ddrsr.training import train
+    from ddrsr.training.pipeline import train
 
     try:
         train(root_path=root, argv=['-opt', opt_path, '--auto_resume'])

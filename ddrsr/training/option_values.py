@@ -4,7 +4,7 @@ BasicSR reads values where it uses them, so a wrong type fails hours into a run 
 is *text* to YAML 1.1 (it needs a dot and a signed exponent, ``2.0e-4``, or ``!!float``) and makes Adam
 fail only when the optimizer is built; ``save_img: 'false'`` is a true string; a misspelled dataset
 folder fails when the first batch is read. These checks run on the parsed file, before anything is built, and name the key
-and the file. :mod:`ddrsr.options` calls them.
+and the file. :mod:`ddrsr.training.options` calls them.
 """
 import inspect
 import math

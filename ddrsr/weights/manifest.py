@@ -2,7 +2,7 @@
 
 The manifest is in ``sha256sum`` format (``<hex>  <file name>`` per line), so ``cd weights && sha256sum -c
 SHA256SUMS`` checks it too. ``scripts/ship_weights.py`` rewrites it from the files present whenever it
-ships one (or with ``--manifest_only``), after writing each zoo ``.pth``'s companions (``ddrsr.companions``:
+ships one (or with ``--manifest_only``), after writing each zoo ``.pth``'s companions (``ddrsr.weights.companions``:
 ``.safetensors`` and the ``.json`` model card). Only files loaded by zoo name from the weights folder are
 verified; a user's own ``--model_path`` checkpoint has no manifest to be checked against.
 """
@@ -80,13 +80,13 @@ def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, ite
 
     Optimizer state, raw ``params`` and discriminators are left behind; ``fp16`` halves floating tensors (loaders
     cast them back). When ``output`` is a zoo model's file (or ``name`` says which), its ``.safetensors`` and
-    ``.json`` model card are regenerated beside it (``ddrsr.companions``; ``options``/``iterations`` record how
+    ``.json`` model card are regenerated beside it (``ddrsr.weights.companions``; ``options``/``iterations`` record how
     it was trained). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest', 'companions'}``.
     """
     import torch
 
-    from ddrsr.checkpoint import load_state_dict_file
-    from ddrsr.companions import write_companions
+    from ddrsr.weights.checkpoint import load_state_dict_file
+    from ddrsr.weights.companions import write_companions
 
     state = load_state_dict_file(checkpoint, 'params_ema')
     if fp16:
@@ -105,7 +105,7 @@ def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, ite
 
 def ship_all_companions(folder):
     """Regenerate every zoo file's companions in ``folder`` and then its manifest; returns the manifest."""
-    from ddrsr.companions import write_all_companions
+    from ddrsr.weights.companions import write_all_companions
 
     write_all_companions(folder)
     return write_manifest(folder)

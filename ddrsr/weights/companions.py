@@ -3,7 +3,7 @@
 ``NAME.json`` is an OpenModelDB-style model card (name, architecture, scale, licence, sha256 of each file,
 training data, a sample pair). Both are derived from the ``.pth``, the zoo entry (``ddrsr.zoo.MODELS``) and the
 option file that trained it, so :func:`write_companions` can regenerate them at any time:
-``weights_manifest.ship_checkpoint`` calls it whenever it ships a zoo file, and ``python scripts/ship_weights.py
+``manifest.ship_checkpoint`` calls it whenever it ships a zoo file, and ``python scripts/ship_weights.py
 --manifest_only`` for every shipped file. Nothing time-dependent is written, so regenerating unchanged weights
 gives byte-identical files (no churn in git).
 
@@ -16,8 +16,8 @@ import os
 
 import torch
 
-from ddrsr.atomic_file import AtomicFile
-from ddrsr.weights_manifest import sha256_file
+from ddrsr.utils.atomic_file import AtomicFile
+from ddrsr.weights.manifest import sha256_file
 
 FORMAT_VERSION = '1'
 #: No licence has been chosen for the weights yet; SPDX's NOASSERTION says exactly that. The training photos'
@@ -27,7 +27,7 @@ LICENSE_NOTE = ('no licence has been chosen for these weights yet; they were tra
                 'whose licences are listed per photo in docs/DATA.md')
 TRAINING_DATA = 'debian_photos: 48 photographs from Debian packages, cut into 256 px crops (docs/DATA.md)'
 SAMPLE_LR = 'inputs/seeding_small.png'
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 
 
 def zoo_name_for(path):
@@ -46,7 +46,7 @@ def companion_paths(pth_path):
 
 def _read_pth(path):
     """The ``params_ema`` state dict of ``path`` as stored (dtype kept), read without an unsafe unpickle."""
-    from ddrsr.checkpoint import load_state_dict_file
+    from ddrsr.weights.checkpoint import load_state_dict_file
 
     checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     state = checkpoint.get('params_ema', checkpoint.get('params')) if isinstance(checkpoint, dict) else None
@@ -57,7 +57,7 @@ def _read_pth(path):
 
 def provenance(name, source_sha256, card_path, options=None, iterations=None):
     """``{'options', 'iterations', 'pretrained', 'batch_size', 'hr_patch', 'dataset'}`` for zoo model ``name``."""
-    from ddrsr.options import load_yaml
+    from ddrsr.utils.option_file import load_yaml
     from ddrsr.zoo import MODELS
 
     if options is None and iterations is None and os.path.isfile(card_path):
@@ -132,7 +132,7 @@ def write_companions(pth_path, name=None, options=None, iterations=None):
     training = provenance(name, source_sha256, card_path, options, iterations)
     state = _read_pth(pth_path)
     layer = entry['arch'].get('encoder', {}).get('layer') if entry['arch'].get('use_ddr') else None
-    from ddrsr.weights_format import write_weights
+    from ddrsr.weights.file_format import write_weights
 
     write_weights(safetensors_path, state, layer, header_metadata(name, entry, pth_path, source_sha256, training))
     files = {pth_path: source_sha256, safetensors_path: sha256_file(safetensors_path)}

@@ -2,7 +2,7 @@
 import os
 import tempfile
 
-from ddrsr.interruption import protected
+from ddrsr.utils.interruption import protected
 
 
 class AtomicFile:
@@ -14,7 +14,7 @@ class AtomicFile:
     ``os.replace``. On any exception, ``kill`` excepted, the temporary file is removed and ``path`` is
     untouched. The hidden ``.<name>.*.tmp`` name never matches ``*.pth``/``*.state`` or image
     extensions, so resume logic and folder scans do not pick it up. Under
-    :class:`ddrsr.interruption.StopOnSignal`, Ctrl-C and SIGTERM wait from the temporary file's creation
+    :class:`ddrsr.utils.interruption.StopOnSignal`, Ctrl-C and SIGTERM wait from the temporary file's creation
     to its rename or removal, so a stopped run leaves neither a partial file nor a temporary one.
 
         with AtomicFile('out.png') as f:

@@ -15,13 +15,13 @@ Its tensors are the network's state dict, with two changes for RRDBNet-DDR netwo
   never reads the header) still needs it to rebuild the network.
 
 The header's ``__metadata__`` (a ``{str: str}`` map, as safetensors requires) is written by
-``ddrsr.companions``; nested values are JSON strings.
+``ddrsr.weights.companions``; nested values are JSON strings.
 """
 import json
 
 import torch
 
-from ddrsr.atomic_file import AtomicFile
+from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 ENCODER_LAYER_KEY = 'ddrsr.encoder_layer'

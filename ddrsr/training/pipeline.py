@@ -4,7 +4,7 @@ basicsr 1.4.2's ``load_resume_state`` maps the resume state onto ``torch.cuda.cu
 (so resuming fails without a GPU) and looks for ``experiments/<name>/training_states`` relative to the
 current directory. :func:`load_resume_state` replaces it: it searches the run's own
 ``training_states`` folder and maps tensors to the device the run trains on. Under torchrun, rank 0's
-choice is the group's (:mod:`ddrsr.distributed`), and BasicSR's ``init_dist`` is replaced by one that
+choice is the group's (:mod:`ddrsr.training.distributed`), and BasicSR's ``init_dist`` is replaced by one that
 also works on the CPU (gloo).
 """
 import argparse
@@ -15,9 +15,9 @@ import sys
 import torch
 
 import ddrsr  # noqa: F401  (registers archs, datasets and models; installs the torchvision alias)
-from ddrsr import distributed
+from ddrsr.training import distributed
 from ddrsr.errors import DDRSRError
-from ddrsr.options import check_option_file
+from ddrsr.training.options import check_option_file
 
 
 def latest_state(folder):

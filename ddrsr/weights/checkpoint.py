@@ -1,7 +1,7 @@
 """Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle), writing them atomically."""
 import torch
 
-from ddrsr.atomic_file import AtomicFile
+from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.errors import DDRSRError
 
 
@@ -11,7 +11,7 @@ def load_state_dict_file(path, param_key='params_ema'):
     For a ``.pth``, the state dict is ``param_key``, then ``params_ema``, then ``params``.
     """
     if str(path).endswith('.safetensors'):
-        from ddrsr.weights_format import read_weights
+        from ddrsr.weights.file_format import read_weights
 
         return {k: v.float() for k, v in read_weights(path)[0].items()}
     try:
@@ -56,7 +56,7 @@ def load_into(network, path, hint, state=None):
     (what the user should pass instead). Returns ``network``.
     """
     if state is None and str(path).endswith('.safetensors'):
-        from ddrsr.weights_format import check_encoder_layer, read_weights
+        from ddrsr.weights.file_format import check_encoder_layer, read_weights
 
         state, layer, _ = read_weights(path)
         check_encoder_layer(network, layer, path)

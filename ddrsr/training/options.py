@@ -8,8 +8,8 @@ losses, and ``OPTION_KEYS`` for ddrsr's datasets.
 import inspect
 
 from ddrsr.errors import DDRSRError, unknown_names_error
-from ddrsr.option_file import load_yaml  # noqa: F401  (re-exported: ddrsr.options.load_yaml)
-from ddrsr.option_values import check_constructor_values, check_dataset_paths, check_value_types
+from ddrsr.utils.option_file import load_yaml
+from ddrsr.training.option_values import check_constructor_values, check_dataset_paths, check_value_types
 
 TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
             'train', 'val', 'logger', 'dist_params', 'degradation', 'find_unused_parameters', 'is_train', 'dist')
