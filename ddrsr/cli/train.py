@@ -3,7 +3,7 @@
     ddrsr train -opt options/train_rrdb_ddr_x4_lite.yml --auto_resume
     torchrun --nproc_per_node=4 ddrsr/train.py -opt options/train_rrdb_ddr_x4.yml --launcher pytorch --auto_resume
 
-The work is :func:`ddrsr.training.train` (BasicSR's train pipeline with CPU resume, option checks, gloo).
+The work is :func:`ddrsr.training.pipeline.train` (BasicSR's train pipeline with CPU resume, option checks, gloo).
 """
 import sys
 

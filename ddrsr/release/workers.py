@@ -82,7 +82,7 @@ def child_setup(threads, log_path):
 
 
 def train_stage(opt_path, root, threads, log_path):
-    """Train one stage with ``ddrsr.training.train`` and ``--auto_resume`` (exit code 2 on a DDRSRError)."""
+    """Train one stage with ``ddrsr.training.pipeline.train`` and ``--auto_resume`` (exit code 2 on a DDRSRError)."""
     child_setup(threads, log_path)
     from ddrsr.errors import DDRSRError
     from ddrsr.training.pipeline import train
