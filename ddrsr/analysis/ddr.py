@@ -53,8 +53,8 @@ def analyze_layer(model, layer, sets, runs=5, perplexity=None, device=None, prog
     Args:
         model (nn.Module): the network (its forward takes ``(B, 3, p, p)``).
         layer (str): a name of ``model.named_modules()``.
-        sets (dict): ``{name: (N, 3, p, p)}``, at least two, all the same shape
-            (see :func:`~ddrsr.analysis.features.hr_patch_sets`).
+        sets (dict): ``{name: (N, 3, p, p)}`` float tensors, at least two, all the same shape
+            (see :func:`~ddrsr.analysis.features.hr_patch_sets`); a DDRSRError names the set that is not.
         runs (int): t-SNE runs (seeds ``0..runs-1``); scores are mean ± std over them.
         perplexity (float, optional): t-SNE perplexity; default 30, clipped below ``K * N``.
 

@@ -15,7 +15,7 @@ from ddrsr.archs.module_utils import get_layer, run_until
 from ddrsr.data.degradations import parse_spec
 from ddrsr.data.image_io import list_images
 from ddrsr.data.patches import choose, degrade_chunked, grid_crops
-from ddrsr.errors import DDRSRError
+from ddrsr.errors import DDRSRError, check_image_batch
 
 def _require_two(names):
     if len(names) < 2:
@@ -29,12 +29,13 @@ def _check_counts(patch, num_patches):
 
 
 def check_sets(sets):
-    """Raise DDRSRError unless ``sets`` maps >= 2 names to same-shaped ``(N, 3, p, p)`` tensors, N >= 1."""
+    """Raise DDRSRError unless ``sets`` maps >= 2 names to same-shaped float ``(N, 3, p, p)`` tensors, N >= 1."""
     _require_two(list(sets))
+    for name, patches in sets.items():
+        check_image_batch(patches, f'set {name!r}')
+        if patches.shape[0] == 0:
+            raise DDRSRError(f'set {name!r} must hold (N, 3, p, p) RGB patches with N >= 1, got none')
     sizes = {name: tuple(patches.shape) for name, patches in sets.items()}
-    for name, shape in sizes.items():
-        if len(shape) != 4 or shape[1] != 3 or shape[0] == 0:
-            raise DDRSRError(f'set {name!r} must hold (N, 3, p, p) RGB patches with N >= 1, got shape {shape}')
     if len(set(sizes.values())) > 1:
         listing = ', '.join(f'{name}: {shape[0]} patches of {shape[2]}x{shape[3]}' for name, shape in sizes.items())
         raise DDRSRError(f'all sets must have the same number and size of patches (same contents, different '
@@ -111,12 +112,13 @@ def extract_features(model, layer, patches, batch_size=50, device=None, progress
     Args:
         model (nn.Module): any network whose forward takes ``(B, 3, p, p)``.
         layer (str): a name from ``model.named_modules()``.
-        patches (Tensor): ``(N, 3, p, p)``.
+        patches (Tensor): float ``(N, 3, p, p)`` (DDRSRError otherwise).
         device: where to run (default: where the model's parameters are).
 
     Returns:
         np.ndarray: ``(N, C * h * w)`` float32, where ``(C, h, w)`` is the layer's output per patch.
     """
+    check_image_batch(patches, 'extract_features: patches')
     get_layer(model, layer)  # a misspelt layer fails here, before any work
     if device is None:
         parameter = next(model.parameters(), None)

@@ -5,14 +5,17 @@ from torch import nn
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from .module_utils import get_layer, run_until
+from ddrsr.errors import check_image_batch
+
+from .module_utils import get_layer, is_tracing, run_until
 
 
 @ARCH_REGISTRY.register()
 class DDREncoder(nn.Module):
     """Deep degradation representation of a low-quality image.
 
-    ``lq -> generator features at `layer` (B, C, h, w) -> [mean, std] over space (B, 2C) -> MLP -> e (B, D)``
+    ``lq (B, 3, H, W) -> generator features at `layer` (B, C, h, w) -> [mean, std] over space (B, 2C) -> MLP
+    -> e (B, D)``
 
     The generator is any SR network (by default an SRResNet trained as an SRGAN on clean data). When
     ``frozen`` it never trains and always runs in ``eval()`` mode; only the small MLP learns.
@@ -42,6 +45,7 @@ class DDREncoder(nn.Module):
 
     def _feature_channels(self):
         first_conv = next(m for m in self.generator.modules() if isinstance(m, nn.Conv2d))
+        self.in_channels = first_conv.in_channels
         probe = torch.zeros(1, first_conv.in_channels, 16, 16)
         with torch.no_grad():
             return run_until(self.generator, self.layer, probe).shape[1]
@@ -65,5 +69,7 @@ class DDREncoder(nn.Module):
         return torch.cat([feat.mean(dim=2), feat.std(dim=2, unbiased=False)], dim=1)
 
     def forward(self, lq):
-        """The embedding e: ``(B, 3, H, W) -> (B, D)``."""
+        """The embedding e: float ``(B, 3, H, W) -> (B, D)``. DDRSRError for another shape (checked eagerly only)."""
+        if not is_tracing():
+            check_image_batch(lq, 'DDREncoder: lq', self.in_channels)
         return self.mlp(self.pooled(lq))

@@ -22,6 +22,15 @@ def get_layer(model, name):
     raise DDRSRError(f'{type(model).__name__} has no layer {name!r}.{hint} Layers include: {sample}')
 
 
+def is_tracing():
+    """Whether a graph is being recorded (``torch.jit.trace``, ONNX export, ``torch.compile``/``torch.export``).
+
+    Python-side work that only makes sense eagerly (early exits, input checks) is skipped then: the graph
+    must be recorded whole, and a shape check would bake the example's shape into it.
+    """
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+
+
 class _StopForward(Exception):
     """Raised by a hook to skip the rest of a forward pass once the wanted layer has run.
 
@@ -46,8 +55,7 @@ def capture_layer_output(model, name, stop=False):
     """
     layer = get_layer(model, name)
     store = {}
-    can_stop = stop and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-                             or torch.compiler.is_compiling())
+    can_stop = stop and not is_tracing()
 
     def hook(_module, _inputs, output):
         store['output'] = output[0] if isinstance(output, (tuple, list)) else output

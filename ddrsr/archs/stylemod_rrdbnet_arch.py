@@ -7,9 +7,10 @@ from basicsr.archs.arch_util import pixel_unshuffle
 from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.utils.registry import ARCH_REGISTRY
 
-from ddrsr.errors import DDRSRError
+from ddrsr.errors import DDRSRError, check_image_batch
 
 from .ddr_encoder_arch import DDREncoder
+from .module_utils import is_tracing
 
 GLOBAL_RESIDUALS = (None, 'bicubic')
 
@@ -91,6 +92,7 @@ class RRDBNetDDR(RRDBNet):
         if global_residual not in GLOBAL_RESIDUALS:
             raise ValueError(f'RRDBNetDDR global_residual must be one of {GLOBAL_RESIDUALS}, got {global_residual!r}')
         self.global_residual = global_residual
+        self.num_in_ch = num_in_ch
         if global_residual:
             del self.conv_last
             self.conv_residual = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
@@ -134,15 +136,32 @@ class RRDBNetDDR(RRDBNet):
         return steer_embedding(embedding, self.clean_embedding, strength)
 
     def encode(self, lq):
-        """DDR embedding of a whole image: ``(B, 3, H, W) -> (B, D)``."""
+        """DDR embedding of a whole image: float ``(B, 3, H, W) -> (B, D)`` (DDRSRError for another shape)."""
+        if not self.use_ddr:
+            raise DDRSRError('this RRDBNetDDR was built with use_ddr: false and has no encoder to encode with')
         return self.encoder(lq)
 
-    def forward(self, x, embedding=None):
-        """SR of ``x`` ``(B, 3, H, W)``; ``embedding`` ``(B, D)`` defaults to ``encode(x)``.
+    def _check_inputs(self, x, embedding):
+        multiple = 4 // self.scale if self.scale in (1, 2) else None  # pixel_unshuffle needs whole blocks
+        check_image_batch(x, 'RRDBNetDDR: x', self.num_in_ch, multiple_of=multiple)
+        if embedding is None:
+            return
+        dim = self.encoder.embed_dim if self.use_ddr else None
+        shape = tuple(getattr(embedding, 'shape', ()))
+        if len(shape) != 2 or shape[0] not in (1, x.shape[0]) or (dim is not None and shape[1] != dim):
+            raise DDRSRError(f'RRDBNetDDR: embedding must have shape (B, {dim or "D"}) with B = {x.shape[0]} '
+                             f'(or 1, shared), got {shape}; compute it with encode(x)')
 
-        Pass a precomputed embedding when ``x`` is a tile of a larger photo: the degradation belongs to
-        the photo, so every tile must share one embedding.
+    def forward(self, x, embedding=None):
+        """SR of ``x``: float ``(B, 3, H, W) -> (B, 3, H * scale, W * scale)``.
+
+        ``embedding`` ``(B, D)`` (or ``(1, D)``, shared by the batch) defaults to ``encode(x)``. Pass a
+        precomputed one when ``x`` is a tile of a larger photo: the degradation belongs to the photo, so
+        every tile must share one embedding. Wrong shapes raise a DDRSRError naming the argument (checked
+        eagerly only: not while tracing, exporting or compiling).
         """
+        if not is_tracing():
+            self._check_inputs(x, embedding)
         if self.use_ddr and embedding is None:
             embedding = self.encode(x)
         feat = pixel_unshuffle(x, scale=4 // self.scale) if self.scale in (1, 2) else x

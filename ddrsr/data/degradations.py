@@ -24,7 +24,7 @@ from kornia.enhance import jpeg_codec_differentiable
 from kornia.filters import filter2d
 
 from ddrsr.utils.compile_fallback import compiled_or_eager
-from ddrsr.errors import DDRSRError
+from ddrsr.errors import DDRSRError, check_image_batch
 
 RESIZE_MODES = ('bicubic', 'bilinear', 'area')
 #: What :func:`degrade` can do besides resizing, in :attr:`DegradationParams.steps`.
@@ -230,12 +230,14 @@ def degrade(hr, params, scale, generator=None, compiled=False):
     Returns:
         Tensor: ``(B, 3, H // scale, W // scale)`` in [0, 1], on 8-bit levels.
 
+    Raises:
+        DDRSRError: ``hr`` is not a float ``(B, 3, H, W)`` tensor, or ``params`` is for another batch size.
+
     >>> hr = torch.rand(2, 3, 32, 32)
     >>> tuple(degrade(hr, parse_spec('blur2_noise20').params(2), scale=4).shape)
     (2, 3, 8, 8)
     """
-    if hr.dim() != 4 or hr.shape[1] != 3:
-        raise DDRSRError(f'degrade expects a (B, 3, H, W) batch, got shape {tuple(hr.shape)}')
+    check_image_batch(hr, 'degrade: hr')
     if params.batch_size != hr.shape[0]:
         raise DDRSRError(f'{params.batch_size} degradation parameter sets for a batch of {hr.shape[0]}')
     steps = params.active_steps()
@@ -317,13 +319,15 @@ def parse_spec(name):
 def degrade_with_spec(hr, spec, scale, seed=0):
     """Apply a named spec deterministically: same input, spec and seed give the same output on a device.
 
-    ``hr`` is ``(B, 3, H, W)``; returns ``(B, 3, H // scale, W // scale)``.
+    ``hr`` is a float ``(B, 3, H, W)`` tensor in [0, 1] (DDRSRError otherwise); returns
+    ``(B, 3, H // scale, W // scale)`` on ``hr``'s device.
 
     >>> hr = torch.rand(2, 3, 32, 32)
     >>> lq = degrade_with_spec(hr, 'blur2_noise20', scale=4, seed=0)
     >>> tuple(lq.shape), torch.equal(lq, degrade_with_spec(hr, 'blur2_noise20', scale=4, seed=0))
     ((2, 3, 8, 8), True)
     """
+    check_image_batch(hr, 'degrade_with_spec: hr')
     spec = parse_spec(spec)
     generator = torch.Generator(device=hr.device).manual_seed(int(seed))
     return degrade(hr, spec.params(hr.shape[0], hr.device), scale, generator)

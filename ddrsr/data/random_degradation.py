@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from ddrsr.data.degradations import BLUR_STAGES, RESIZE_MODES, DegradationParams, degrade
-from ddrsr.errors import DDRSRError, unknown_names_error
+from ddrsr.errors import DDRSRError, check_image_batch, unknown_names_error
 
 
 def _host_generator(generator):
@@ -130,7 +130,9 @@ class RandomDegradation:
                                  steps=frozenset(name for name, prob in probabilities.items() if prob > 0))
 
     def __call__(self, hr, scale, generator):
-        """Degrade ``hr`` ``(B, 3, H, W)`` with freshly sampled parameters."""
+        """Degrade ``hr`` with freshly sampled parameters: float ``(B, 3, H, W)`` in [0, 1] ->
+        ``(B, 3, H // scale, W // scale)``. ``generator`` lives on ``hr.device``. DDRSRError for another shape."""
+        check_image_batch(hr, 'RandomDegradation: hr')
         return degrade(hr, self.sample(hr.shape[0], generator, hr.device), scale, generator, compiled=self.compile)
 
 

@@ -29,7 +29,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
-from ddrsr.errors import DDRSRError
+from ddrsr.errors import DDRSRError, check_image_batch
 
 from .data import degrade
 from .filters import FilterIndex, check_same_architecture
@@ -231,8 +231,9 @@ def attribute(baseline, target, hr, deg='blur2', vs='noise20', method='faig', st
     Args:
         baseline, target (nn.Module): the clean model and the blind model fine-tuned from it (same
             architecture, refused with a DDRSRError otherwise). Neither is modified.
-        hr (Tensor): ``(N, 3, H, W)`` HR crops in [0, 1]; H and W multiples of the scale. The LR inputs are
-            made from them with the named specs (``ddrsr.data.degradations``), seed ``seed``.
+        hr (Tensor): float ``(N, 3, H, W)`` HR crops in [0, 1]; H and W multiples of the scale (DDRSRError
+            otherwise). The LR inputs are made from them with the named specs (``ddrsr.data.degradations``),
+            seed ``seed``.
         deg, vs (str): named specs, e.g. ``blur2`` and ``noise20``.
         method (str): ``faig``, ``ig``, ``absdiff`` or ``random``.
         steps (int): M, points on the path (FAIG, IG).
@@ -255,9 +256,7 @@ def attribute(baseline, target, hr, deg='blur2', vs='noise20', method='faig', st
         raise DDRSRError(f'--deg and --vs must differ, both are {deg!r}')
     filters = check_same_architecture(baseline, target)
     scale = scale or infer_scale(target)
-    if hr.dim() != 4 or hr.shape[1] != 3 or hr.shape[-1] % scale or hr.shape[-2] % scale:
-        raise DDRSRError(f'HR crops must be (N, 3, H, W) with H, W multiples of the scale {scale}; '
-                         f'got {tuple(hr.shape)}')
+    check_image_batch(hr, 'attribute: hr', multiple_of=scale)
     began = time.perf_counter()
     hr = hr.to(model_device(target))
     if method == 'faig':

@@ -14,7 +14,7 @@ from basicsr.metrics import calculate_psnr
 from basicsr.utils import tensor2img
 from tqdm import tqdm
 
-from ddrsr.errors import DDRSRError
+from ddrsr.errors import DDRSRError, check_image_batch
 
 from .attribution import evaluating, infer_scale, model_device
 from .data import combine_specs, degrade
@@ -93,7 +93,8 @@ def masking_table(baseline, target, rankings, hr, specs=None, percents=PERCENTS,
     Args:
         baseline, target (nn.Module): the clean model and the blind model (same architecture).
         rankings (list[Ranking]): e.g. one per method, all for the same architecture.
-        hr (Tensor): ``(N, 3, H, W)`` HR crops; the LR inputs are made with each spec (seed ``seed``).
+        hr (Tensor): float ``(N, 3, H, W)`` HR crops, H and W multiples of the scale (DDRSRError otherwise); the
+            LR inputs are made with each spec (seed ``seed``).
         specs (list[str], optional): default: the ranking's ``deg``, ``vs`` and both combined
             (``blur2``, ``noise20``, ``blur2_noise20``).
         percents (list[float]): p values, in % of all filters.
@@ -109,6 +110,7 @@ def masking_table(baseline, target, rankings, hr, specs=None, percents=PERCENTS,
     for ranking in rankings:
         ranking.check_model(filters)
     scale = scale or infer_scale(target)
+    check_image_batch(hr, 'masking_table: hr', multiple_of=scale)
     if specs is None:
         first = rankings[0]
         specs = [first.deg, first.vs, combine_specs(first.deg, first.vs)]

@@ -24,7 +24,7 @@ import torch
 from ddrsr.archs.stylemod_rrdbnet_arch import steer_embedding
 from ddrsr.data.patches import centre_crop  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.utils.device import resolve_device  # noqa: F401  (also re-exported here, where it used to live)
-from ddrsr.errors import DDRSRError
+from ddrsr.errors import DDRSRError, check_image_batch
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender
 from ddrsr.zoo import DEFAULT_MODEL
@@ -263,7 +263,10 @@ class Upsampler:
         return blender.result()
 
     def _run(self, rgb):
-        lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
+        """``(H, W, 3)`` float numpy -> float32 numpy ``(s*H, s*W, 3)``, not clipped (fp16 falls back to fp32)."""
+        return self._run_tensor(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float())
+
+    def _run_tensor(self, lq):
         try:
             return self._super_resolve(lq)
         except _NonFinite:
@@ -277,6 +280,32 @@ class Upsampler:
         if not outscale > 0 or not math.isfinite(outscale):
             raise DDRSRError(f'outscale must be a positive number, got {outscale!r}')
         return max(1, int(round(height * outscale))), max(1, int(round(width * outscale)))
+
+    def enhance_tensor(self, lq):
+        """Super-resolve a batch of photos given as a tensor, each photo with its own embedding.
+
+        Tiling, fp16 and ``strength`` work as in :meth:`enhance`; the output is at the network's scale.
+
+        Args:
+            lq (Tensor): float ``(B, 3, H, W)`` RGB in [0, 1], on any device.
+
+        Returns:
+            Tensor: float32 ``(B, 3, scale * H, scale * W)`` in [0, 1], on the CPU.
+
+        Raises:
+            DDRSRError: ``lq`` is not a float ``(B, 3, H, W)`` tensor.
+
+        >>> from ddrsr.archs import RRDBNetDDR
+        >>> from ddrsr.loader import LoadedModel
+        >>> net = RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False)
+        >>> upsampler = Upsampler(model=LoadedModel.from_module(net), device='cpu', backend='torch')
+        >>> upsampler.enhance_tensor(torch.rand(2, 3, 6, 5)).shape
+        torch.Size([2, 3, 24, 20])
+        """
+        check_image_batch(lq, 'Upsampler.enhance_tensor: lq')
+        lq = lq.detach().float().cpu()
+        outputs = [torch.from_numpy(self._run_tensor(photo[None])).permute(2, 0, 1) for photo in lq]
+        return torch.stack(outputs).clamp_(0.0, 1.0)
 
     def enhance_data(self, image, outscale=None):
         """Super-resolve an :class:`ImageData` and return a new one (same alpha/grey/bit-depth/metadata).
