@@ -59,11 +59,13 @@ def _variants(model, threads, onnx_dir, compile_model):
     from ddrsr.inference import Upsampler
     from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
 
+    # backend='torch' for every variant built here: the default ('auto') is onnxruntime on the CPU, which would
+    # time onnxruntime under the eager labels (and export the pair for each).
     def eager(channels_last):
-        return lambda: Upsampler(model=copy.deepcopy(model), device='cpu', channels_last=channels_last)
+        return lambda: Upsampler(model=copy.deepcopy(model), device='cpu', channels_last=channels_last, backend='torch')
 
     def onnx():
-        upsampler = Upsampler(model=copy.deepcopy(model), device='cpu')
+        upsampler = Upsampler(model=copy.deepcopy(model), device='cpu', backend='torch')
         encoder, generator = cached_split_pair(model, onnx_dir)
         # Same thread count as torch, so that the comparison is between engines, not thread pools.
         upsampler.backend = OnnxBackend(encoder, generator, device='cpu', threads=threads)
@@ -71,7 +73,7 @@ def _variants(model, threads, onnx_dir, compile_model):
         return upsampler
 
     def compiled():
-        upsampler = Upsampler(model=copy.deepcopy(model), device='cpu')
+        upsampler = Upsampler(model=copy.deepcopy(model), device='cpu', backend='torch')
         upsampler.backend.model = _CompiledNetwork(upsampler.backend.model)
         return upsampler
 
@@ -92,7 +94,8 @@ def bench_inference(model_name=None, size=256, repeats=5, warmup=1, threads=None
         compile_model (bool): also try ``torch.compile`` (its first call compiles, which takes minutes).
 
     Returns:
-        dict: ``variants`` (label -> median, GFLOP/s, max abs difference to eager NCHW, ok), ``flops``,
+        dict: ``variants`` (label -> median, GFLOP/s, max abs difference to eager NCHW, ok, the Upsampler's
+        ``backend``), ``flops``,
         ``default`` (the Upsampler's default engine) and the speed-up ratios.
     """
     from ddrsr.loader import load
@@ -113,6 +116,7 @@ def bench_inference(model_name=None, size=256, repeats=5, warmup=1, threads=None
             start = time.perf_counter()
             upsampler = build()
             row['setup_s'] = round(time.perf_counter() - start, 3)
+            row['backend'] = upsampler.backend_name
             # The first call of a compiled network compiles it: never let that land in a timed run.
             row.update(timed(lambda: outputs.append(upsampler.enhance(photo)), repeats,
                              max(warmup, 1) if label == COMPILED else warmup))

@@ -40,21 +40,22 @@ def peak_rss():
     return peak if sys.platform == 'darwin' else peak * 1024
 
 
-def _upsampler(model, tile, tile_pad, threads):
+def _upsampler(model, tile, tile_pad, threads, onnx_dir=None):
     from ddrsr.inference import Upsampler
 
     torch.set_num_threads(threads)
     kwargs = {} if tile_pad is None else {'tile_pad': tile_pad}
     name, weights = model
-    return Upsampler(name, weights=weights, device='cpu', tile=tile, **kwargs)
+    return Upsampler(name, weights=weights, device='cpu', tile=tile, onnx_dir=onnx_dir, **kwargs)
 
 
-def tiling_worker(model, height, width, tile, tile_pad, repeats, warmup, threads):
+def tiling_worker(model, height, width, tile, tile_pad, repeats, warmup, threads, onnx_dir=None):
     """In a fresh child: time ``enhance`` of a ``height x width`` photo with ``tile`` (0 = whole photo).
 
-    ``model`` is ``(zoo name, weights file or None)``.
+    ``model`` is ``(zoo name, weights file or None)``; ``onnx_dir`` is where the default (onnxruntime) backend
+    finds or exports its graph pair (default: the user's cache), made once for all children.
     """
-    upsampler = _upsampler(model, tile, tile_pad, threads)
+    upsampler = _upsampler(model, tile, tile_pad, threads, onnx_dir)
     photo = (smooth_images(1, height, width, seed=4)[0] * 255 + 0.5).astype(np.uint8)
     before = current_rss()
     timing = timed(lambda: upsampler.enhance(photo), repeats, warmup)
@@ -71,11 +72,11 @@ def padded_area_ratio(height, width, tile, tile_pad):
     return sum((bottom - top) * (right - left) for top, bottom, left, right in boxes) / (height * width)
 
 
-def big_image_worker(model, height, width, tile, tile_pad, threads, folder):
+def big_image_worker(model, height, width, tile, tile_pad, threads, folder, onnx_dir=None):
     """In a fresh child: the whole user path (read PNG, tiled super-resolution, write PNG), once."""
     import cv2
 
-    upsampler = _upsampler(model, tile, tile_pad, threads)
+    upsampler = _upsampler(model, tile, tile_pad, threads, onnx_dir)
     source = os.path.join(folder, f'input_{width}x{height}.png')
     photo = (smooth_images(1, height, width, seed=5)[0] * 255 + 0.5).astype(np.uint8)
     cv2.imwrite(source, photo[:, :, ::-1])
@@ -111,8 +112,11 @@ def _executor():
 
 
 def bench_tiling(model_name, height, width, tiles=(0, 128, 256, 512), tile_pad=None, repeats=5, warmup=1,
-                 threads=None, weights=None):
+                 threads=None, weights=None, onnx_dir=None):
     """Time and peak RSS of a ``height x width`` photo for each tile size (0 = no tiling), one process each.
+
+    Each child runs the Upsampler's default backend; ``onnx_dir`` holds its exported ONNX pair (see
+    :func:`tiling_worker`).
 
     Returns:
         dict: ``rows`` (one per tile size, with ``overhead`` = time / untiled time - 1) and the settings.
@@ -122,7 +126,7 @@ def bench_tiling(model_name, height, width, tiles=(0, 128, 256, 512), tile_pad=N
     with _executor() as pool:
         for tile in tiles:
             rows.append(pool.submit(tiling_worker, (model_name, weights), height, width, tile, tile_pad, repeats,
-                                    warmup, threads).result())
+                                    warmup, threads, onnx_dir).result())
     untiled = next((row for row in rows if row['tile'] == 0), None)
     for row in rows:
         row['overhead'] = row['median_s'] / untiled['median_s'] - 1 if untiled else None
@@ -130,7 +134,7 @@ def bench_tiling(model_name, height, width, tiles=(0, 128, 256, 512), tile_pad=N
 
 
 def bench_big_image(model_name, height=1080, width=1920, tile=256, tile_pad=None, threads=None, limit_gb=3.0,
-                    weights=None):
+                    weights=None, onnx_dir=None):
     """Peak RSS of one ``height x width`` photo through read -> tiled SR -> write (8K out for 1920x1080 at x4).
 
     Returns:
@@ -139,6 +143,6 @@ def bench_big_image(model_name, height=1080, width=1920, tile=256, tile_pad=None
     threads = threads or torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix='ddrsr_bench_') as folder, _executor() as pool:
         row = pool.submit(big_image_worker, (model_name, weights), height, width, tile, tile_pad, threads,
-                          folder).result()
+                          folder, onnx_dir).result()
     row.update(model=model_name, threads=threads, limit_gb=limit_gb, met=row['peak_rss_bytes'] < limit_gb * 1e9)
     return row
