@@ -18,12 +18,11 @@ import shlex
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_utils import ROOT, run_cli  # noqa: E402
-
-if ROOT not in sys.path:
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
 from ddrsr.analysis.ablation import DEGRADED_SPECS, ablation_verdict, mean_psnr  # noqa: E402
+from ddrsr.analysis.reproduction.commands import run_cli  # noqa: E402
 
 #: arm -> (option file, zoo architecture of its checkpoints, label)
 ARMS = {'plain': ('options/train_rrdb_x4_lite.yml', 'rrdb_bn_x4_lite', 'RRDB (b+n)'),

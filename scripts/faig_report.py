@@ -18,11 +18,10 @@ import os
 import shlex
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when loaded by file path (tests)
-from report_utils import ROOT, copy_figure, run_cli  # noqa: E402
-
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
+from ddrsr.analysis.reproduction.commands import copy_figure, run_cli  # noqa: E402
 from ddrsr.faig.verdicts import faig_verdict, selectivity  # noqa: E402,F401  (selectivity: used below and by tests)
 METHODS = ('faig', 'ig', 'absdiff', 'random')
 NAMES = {'faig': 'FAIG', 'ig': 'IG', 'absdiff': '|θ−θ̄|', 'random': 'random'}

@@ -1,23 +1,24 @@
-"""scripts/reproduce_ddr.py: the derived trainings, checkpoint bookkeeping and the verdicts the report prints."""
+"""scripts/reproduce_ddr.py (ddrsr.analysis.reproduction): the derived trainings, checkpoint bookkeeping and the
+verdicts the report prints."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 import yaml
 
-from conftest import ROOT, load_script
+from conftest import ROOT
+from ddrsr.analysis import verdicts
+from ddrsr.analysis.reproduction import report, runs as reproduction_runs, sections
+from ddrsr.analysis.reproduction.sections import ReportPaths
 
 
-@pytest.fixture(scope='module')
-def script():
-    return load_script('scripts/reproduce_ddr.py')
-
-
-def test_derived_runs_change_only_what_the_experiment_asks(script, tmp_path):
-    runs, gan_start = script.training_runs(str(tmp_path))
-    base = script.load_option(script.ENCODER_OPTION)
-    assert runs['gr']['option'] == script.ENCODER_OPTION and gan_start == base['train']['gan_start_iter']
+def test_derived_runs_change_only_what_the_experiment_asks(tmp_path):
+    runs, gan_start = reproduction_runs.training_runs(str(tmp_path))
+    base = reproduction_runs.load_option(reproduction_runs.ENCODER_OPTION)
+    assert runs['gr']['option'] == reproduction_runs.ENCODER_OPTION and gan_start == base['train']['gan_start_iter']
     nogr = runs['nogr']['opt']
     assert nogr['network_g']['with_gr'] is False and nogr['name'] != base['name']
     assert {k: v for k, v in nogr['network_g'].items() if k != 'with_gr'} == \
@@ -34,21 +35,21 @@ def test_derived_runs_change_only_what_the_experiment_asks(script, tmp_path):
         m < gan_start for m in scheduler['milestones'])
     assert more['train']['optim_g']['lr'] == pytest.approx(expected)
 
-    script.write_option(runs['nogr_more'])
+    reproduction_runs.write_option(runs['nogr_more'])
     with open(os.path.join(ROOT, runs['nogr_more']['option'])) as f:
         assert yaml.safe_load(f) == more
 
 
-def test_models_and_layers_follow_the_run_schedule(script, tmp_path):
-    runs, gan_start = script.training_runs(str(tmp_path))
-    models = {m['key']: m for m in script.analysed_models(runs, gan_start)}
+def test_models_and_layers_follow_the_run_schedule(tmp_path):
+    runs, gan_start = reproduction_runs.training_runs(str(tmp_path))
+    models = {m['key']: m for m in reproduction_runs.analysed_models(runs, gan_start)}
     assert models['srresnet_nogr']['checkpoint'].endswith(f'srgan_nogr_x4_lite/models/net_g_{gan_start}.pth')
     assert models['srgan_gr']['gan_iters'] == runs['gr']['total_iter'] - gan_start
-    assert models['srresnet_gr_more']['l1_iters'] == gan_start + script.MORE_ITERATIONS
-    assert script.block_layers({'network_g': {'num_block': 16}}) == ['conv_first', 'body.3', 'body.7', 'body.15']
+    assert models['srresnet_gr_more']['l1_iters'] == gan_start + reproduction_runs.MORE_ITERATIONS
+    assert reproduction_runs.block_layers({'network_g': {'num_block': 16}}) == ['conv_first', 'body.3', 'body.7', 'body.15']
 
 
-def test_evolution_links_count_iterations_from_the_start(script, tmp_path):
+def test_evolution_links_count_iterations_from_the_start(tmp_path):
     runs = {}
     for key, iterations in (('gr', (500, 1000, 1500)), ('gr_more', (500, 1000))):
         experiment = tmp_path / key
@@ -57,7 +58,7 @@ def test_evolution_links_count_iterations_from_the_start(script, tmp_path):
             torch.save({}, experiment / 'models' / f'net_g_{iteration}.pth')
         (experiment / 'models' / 'net_g_latest.pth').write_bytes(b'')
         runs[key] = {'experiment': str(experiment)}
-    links = script.cumulative_checkpoints(runs, 'gr', 1000, str(tmp_path / 'links'))
+    links = reproduction_runs.cumulative_checkpoints(runs, 'gr', 1000, str(tmp_path / 'links'))
     # The first run's GAN-phase checkpoint (1500 > gan_start) is left out; the continuation is shifted.
     assert [os.path.basename(p) for p in links] == ['net_g_500.pth', 'net_g_1000.pth', 'net_g_1500.pth',
                                                     'net_g_2000.pth']
@@ -68,47 +69,47 @@ def layer_entry(values):
     return {'result': {'layers': [{'layer': layer, 'chi': {'mean': v, 'std': 0.0}} for layer, v in values.items()]}}
 
 
-def test_expectations_are_judged_from_the_numbers(script):
+def test_expectations_are_judged_from_the_numbers():
     layers = {'srresnet_nogr': layer_entry({'body.7': 5.0}), 'srresnet_gr': layer_entry({'body.7': 250.0}),
               'srgan_nogr': layer_entry({'body.7': 30.0})}
-    met = [e.met for e in script.paper_expectations(layers, 'body.7')]
+    met = [e.met for e in verdicts.paper_expectations(layers, 'body.7')]
     assert met == [True, True, True, True, True]
     layers['srresnet_gr'] = layer_entry({'body.7': 0.008})
     layers['srresnet_nogr'] = layer_entry({'body.7': 0.002})
     layers['srgan_nogr'] = layer_entry({'body.7': 0.004})
-    expectations = script.paper_expectations(layers, 'body.7')
+    expectations = verdicts.paper_expectations(layers, 'body.7')
     # 4x more, but both far below 1: t-SNE separates nothing, so neither "clusters more" is met.
     assert [e.met for e in expectations] == [True, False, False, False, False]
-    assert [e.met for e in script.paper_expectations({}, 'body.7')] == [None] * 5
+    assert [e.met for e in verdicts.paper_expectations({}, 'body.7')] == [None] * 5
     # The "more" runs count: the comparison uses the longest training both GR and no-GR have.
     layers['srresnet_gr_more'] = {'l1_iters': 5500, **layer_entry({'body.7': 12.0, 'upconv1': 40.0})}
     layers['srresnet_nogr_more'] = {'l1_iters': 5500, **layer_entry({'body.7': 0.5})}
-    expectations = script.paper_expectations(layers, 'body.7')
+    expectations = verdicts.paper_expectations(layers, 'body.7')
     assert expectations[2].met is True and '(more L1 it.)' in expectations[2].measured
     assert expectations[1].met is False and expectations[1].measured == 'CHI 0.008, 12 (more L1 it.)'
-    bullets = script.disagreements(layers, expectations, [], [], [], {})
+    bullets = report.disagreements(layers, expectations, [], [], [], {})
     assert sum('Tried:' in b for b in bullets) == 3
     assert any('(5500 L1 + 0 GAN in all) give CHI 12 at `body.7`' in b and '`upconv1` (CHI 40)' in b for b in bullets)
 
     table = [{'model': 'rrdb_clean_x4_lite', 'chi': {'mean': 9.0}}, {'model': 'rrdb_bn_x4_lite', 'chi': {'mean': 3.0}},
              {'model': 'rrdb_ddr_bn_x4_lite', 'chi': {'mean': 1.0}}]
-    assert script.generalization_order(table)[1] is True
+    assert sections.generalization_order(table)[1] is True
     table[2]['chi']['mean'] = 4.0
-    order, met = script.generalization_order(table)
+    order, met = sections.generalization_order(table)
     assert met is False and order.startswith('RRDB (clean)')
-    assert script.generalization_notes(table) == {'ddr_highest': False, 'plain_unseparable': False}
+    assert sections.generalization_notes(table) == {'ddr_highest': False, 'plain_unseparable': False}
     table[2]['chi']['mean'] = 12.0
-    order, met = script.generalization_order(table)
-    notes = script.generalization_notes(table)
+    order, met = sections.generalization_order(table)
+    notes = sections.generalization_notes(table)
     assert met is False and notes == {'ddr_highest': True, 'plain_unseparable': False}
     small = [dict(row, chi={'mean': v}) for row, v in zip(table, (0.0004, 0.0001, 2.0))]
-    assert script.generalization_notes(small) == {'ddr_highest': True, 'plain_unseparable': True}
-    bullets = script.disagreements({}, [], [], [('conv_body', order, met, notes)], [], {})
+    assert sections.generalization_notes(small) == {'ddr_highest': True, 'plain_unseparable': True}
+    bullets = report.disagreements({}, [], [], [('conv_body', order, met, notes)], [], {})
     assert 'not met at 1 of 1 layers' in bullets[0] and 'StyleMod' in bullets[2]
-    assert script.spearman([1, 2, 3, 4], [1, 3, 2, 5]) == pytest.approx(0.8)
+    assert verdicts.spearman([1, 2, 3, 4], [1, 3, 2, 5]) == pytest.approx(0.8)
 
 
-def test_report_from_a_partial_cache_says_what_is_missing(script, tmp_path):
+def test_report_from_a_partial_cache_says_what_is_missing(tmp_path):
     work = tmp_path / 'work'
     work.mkdir()
     plot = tmp_path / 'p.png'
@@ -118,7 +119,10 @@ def test_report_from_a_partial_cache_says_what_is_missing(script, tmp_path):
     (work / 'layers.json').write_text(json.dumps({'srresnet_nogr': {'command': 'ddrsr analyze ...',
                                                                      'result': {'layers': rows}}}))
     doc = tmp_path / 'ANALYSIS.md'
-    script.main(['--stages', 'report', '--work', str(work), '--doc', str(doc), '--figures', str(tmp_path / 'fig')])
+    command = [sys.executable, 'scripts/reproduce_ddr.py', '--stages', 'report', '--work', str(work), '--doc', str(doc),
+               '--figures', str(tmp_path / 'fig')]
+    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
+    assert json.loads(out) == {'doc': str(doc)}
     text = doc.read_text()
     assert '| SRResNet | no | 2500 | 0 | 3.00 ± 0.50 |' in text and 'not trained yet' in text
     assert 'Not everything is measured yet' in text and 'None: every expectation' not in text
@@ -126,7 +130,7 @@ def test_report_from_a_partial_cache_says_what_is_missing(script, tmp_path):
     assert os.path.isfile(tmp_path / 'fig' / 'layer_profiles.png')
 
 
-def test_identification_verdict_looks_at_every_layer_tried(script, tmp_path):
+def test_identification_verdict_looks_at_every_layer_tried(tmp_path):
     plot = tmp_path / 'p.png'
     plot.write_bytes(b'png')
     dataset = {'train_samples': 10, 'test_samples': 5, 'train_photos': ['a'], 'test_photos': ['b']}
@@ -136,12 +140,23 @@ def test_identification_verdict_looks_at_every_layer_tried(script, tmp_path):
                 'result': {'dataset': dataset, 'plot': str(plot), 'table_markdown': '| table |\n',
                            'results': {m: {'accuracy': a} for m, a in accuracies.items()}}}
 
-    args = script.parse_args(['--doc', str(tmp_path / 'A.md'), '--figures', str(tmp_path / 'fig')])
+    args = ReportPaths(work='results/reproduce_ddr', doc=str(tmp_path / 'A.md'), figures=str(tmp_path / 'fig'))
     main = run({'ddr': 0.46, 'ddr_stats': 0.70, 'brisque': 0.73, 'resnet18': 0.52})
-    text, verdict = script.section_identify(args, main, None, {})
+    text, verdict = sections.section_identify(args, main, None, {})
     assert verdict['met'] is False and verdict['best'][1] == 'brisque' and verdict['best_ddr'][1] == 'ddr_stats'
-    bullets = script.disagreements({}, [], [], [], [], {}, verdict)
+    bullets = report.disagreements({}, [], [], [], [], {}, verdict)
     assert 'Tried: flattened maps and mean+std pooling' in bullets[0]
-    text, verdict = script.section_identify(args, main, run({'ddr': 0.5, 'ddr_stats': 0.8}), {})
-    assert verdict['met'] is True and verdict['best'][2] == script.IDENTIFY_OTHER_LAYER[0]
+    text, verdict = sections.section_identify(args, main, run({'ddr': 0.5, 'ddr_stats': 0.8}), {})
+    assert verdict['met'] is True and verdict['best'][2] == reproduction_runs.IDENTIFY_OTHER_LAYER[0]
     assert any('Met: **yes**' in line for line in text)
+
+
+def test_cache_writes_atomically_and_redo_starts_afresh(tmp_path):
+    from ddrsr.analysis.reproduction.stages import Cache
+
+    cache = Cache(str(tmp_path / 'work'), redo=['layers'])
+    cache.save('layers', {'a': 1})
+    cache.save('timing', {'seconds': [1.0]})
+    assert sorted(os.listdir(tmp_path / 'work')) == ['layers.json', 'timing.json']  # no temporary file left
+    assert cache.load('layers') == {'a': 1} and cache.load('layers', fresh=True) == {}
+    assert cache.load('timing', fresh=True) == {'seconds': [1.0]} and cache.load('missing') == {}

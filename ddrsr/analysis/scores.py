@@ -66,6 +66,22 @@ def format_number(value):
     return f'{value:.2f}' if abs(value) >= 1 else f'{value:.3g}'
 
 
-def format_score(score):
-    """``{'mean': 12.345, 'std': 0.5}`` -> ``'12.35 ± 0.5'`` (CHI spans 0.01 to 1e5, so no fixed decimals)."""
-    return f'{format_number(score["mean"])} ± {format_number(score["std"])}'
+def format_score(score, aligned=False):
+    """A score ``{'mean', 'std'}`` as text: the one formatter of logs, figure titles and reports.
+
+    CHI spans 0.01 to 1e5, so there are no fixed decimals. By default each number gets a few characters
+    (:func:`format_number`). ``aligned`` (report tables): mean and std share the decimals the mean's size asks
+    for, 0 from 100 up, 1 from 10, 2 from 0.1, else 4.
+
+    >>> format_score({'mean': 12.345, 'std': 0.5})
+    '12.35 ± 0.5'
+    >>> format_score({'mean': 12.345, 'std': 0.5}, aligned=True)
+    '12.3 ± 0.5'
+    >>> format_score({'mean': 3.0, 'std': 0.5}, aligned=True)
+    '3.00 ± 0.50'
+    """
+    mean, std = score['mean'], score['std']
+    if not aligned:
+        return f'{format_number(mean)} ± {format_number(std)}'
+    digits = 0 if abs(mean) >= 100 else 1 if abs(mean) >= 10 else 2 if abs(mean) >= 0.1 else 4
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'

@@ -1,7 +1,6 @@
-"""Helpers shared by the report scripts (``faig_report.py``, ``reproduce_ddr.py``).
+"""Run ddrsr's command line as a subprocess, exactly as a user would, and keep its figures beside a report.
 
-They run ddrsr's CLIs as subprocesses, exactly as a user would, so every figure in a report comes from a
-command the reader can re-run.
+Every number and figure in a report made this way comes from a command the reader can re-run.
 """
 import json
 import os
@@ -11,7 +10,8 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: The repository checkout: commands run here, and the paths they are given are relative to it.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def run_cli(argv, name='report'):
