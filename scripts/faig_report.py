@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
 from ddrsr.analysis.reproduction.commands import copy_figure, run_cli  # noqa: E402
-from ddrsr.faig.verdicts import faig_verdict, selectivity  # noqa: E402,F401  (selectivity: used below and by tests)
+from ddrsr.faig.verdicts import faig_verdict, selectivity  # noqa: E402
 METHODS = ('faig', 'ig', 'absdiff', 'random')
 NAMES = {'faig': 'FAIG', 'ig': 'IG', 'absdiff': '|θ−θ̄|', 'random': 'random'}
 

@@ -13,10 +13,11 @@
 4. **Real files.** The sample photos in inputs/ and the training JPEGs of the Debian packages (``--debs``,
    downloaded with ``apt-get download`` into results/debs, as scripts/fetch_photos.py does): the exact q from
    their tables against the DDR regressor's q.
+
+Items 1-3 are measured by ``ddrsr.inspect.accuracy``; this script fetches the real files and words docs/INSPECT.md.
 """
 import argparse
 import datetime
-import io
 import json
 import os
 import shlex
@@ -30,89 +31,15 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import ddrsr  # noqa: E402,F401
-from ddrsr.data.degradations import NAMED_SPECS, DegradationSpec, degrade_with_spec  # noqa: E402
-from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
-from ddrsr.inspect import ESTIMATORS, NOISE_ESTIMATOR, Inspector, jpeg_quality  # noqa: E402
+from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
+from ddrsr.inspect import ESTIMATORS, NOISE_ESTIMATOR, Inspector  # noqa: E402
+from ddrsr.inspect.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, NOISE_LEVELS, mae, meets,  # noqa: E402
+                                    settings, spec_accuracy, synthetic, table_reading, validation_crops)
 from ddrsr.inspect.inspector import DEFAULT_REGRESSORS  # noqa: E402
 from ddrsr.weights.manifest import sha256_file  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
 
-BLUR_LEVELS = (0.5, 1.0, 2.0, 3.0, 4.0)
-NOISE_LEVELS = (5.0, 10.0, 15.0, 20.0, 30.0)
-JPEG_LEVELS = (30, 50, 70, 95)
-COMBINED = 16
 DEBS = ('palapeli-data', 'lomiri-wallpapers-16.04')
-
-
-def settings(seed):
-    """``[(group, DegradationSpec)]``: each degradation alone, clean, and ``COMBINED`` random combinations."""
-    out = [('clean', DegradationSpec('clean'))]
-    out += [('blur alone', DegradationSpec(f'blur{b:g}', blur_sigma=b)) for b in BLUR_LEVELS]
-    out += [('noise alone', DegradationSpec(f'noise{n:g}', noise_sigma=n)) for n in NOISE_LEVELS]
-    out += [('JPEG alone', DegradationSpec(f'jpeg{q}', jpeg_quality=q)) for q in JPEG_LEVELS]
-    rng = np.random.RandomState(seed)
-    for _ in range(COMBINED):
-        b, n, q = round(rng.uniform(0, 4), 2), round(rng.uniform(0, 30), 1), int(rng.randint(30, 96))
-        out.append(('combined', DegradationSpec(f'blur{b:g}_noise{n:g}_jpeg{q}', blur_sigma=b, noise_sigma=n,
-                                                jpeg_quality=q)))
-    return out
-
-
-def validation_crops(hr, meta_info, size):
-    """Two ``size`` px HR crops per validation photo (left and right of the centre): ``(N, 3, size, size)``."""
-    crops = []
-    for path in list_images(hr, meta_info):
-        image = read_rgb(path)
-        top = (image.shape[0] - size) // 2
-        for left in (image.shape[1] // 2 - size, image.shape[1] // 2):
-            crops.append(to_tensor(image[top:top + size, left:left + size]))
-    return torch.stack(crops)
-
-
-def synthetic(inspector, crops, seed):
-    """One row per (setting, crop): true values and every estimate."""
-    rows = []
-    for number, (group, spec) in enumerate(settings(seed)):
-        with torch.no_grad():
-            lq = degrade_with_spec(crops, spec, 4, seed=seed + number)
-        for index in range(len(lq)):
-            rgb = lq[index].permute(1, 2, 0).numpy()
-            ddr = inspector.ddr_estimates(rgb)
-            rows.append({'group': group, 'spec': spec.name, 'blur': spec.blur_sigma, 'noise': spec.noise_sigma,
-                         'jpeg': spec.jpeg_quality, 'ddr_blur': ddr['blur'], 'ddr_noise': ddr['noise'],
-                         'ddr_jpeg': ddr['jpeg_quality'], 'ddr_jpeg_p': ddr['jpeg_probability'],
-                         **{f'{name}_noise': f(rgb) for name, f in ESTIMATORS.items()}})
-        print(f'inspect_report: {spec.name} done', file=sys.stderr)
-    return rows
-
-
-def spec_accuracy(inspector, crops, seed):
-    confusion = {spec: {other: 0 for other in NAMED_SPECS} for spec in NAMED_SPECS}
-    for number, spec in enumerate(NAMED_SPECS):
-        with torch.no_grad():
-            lq = degrade_with_spec(crops, spec, 4, seed=seed + 500 + number)
-        for index in range(len(lq)):
-            probabilities = inspector.ddr_estimates(lq[index].permute(1, 2, 0).numpy())['spec_probabilities']
-            confusion[spec][max(probabilities, key=probabilities.get)] += 1
-    return confusion
-
-
-def table_reading(crops):
-    """How many JPEGs written by Pillow / OpenCV at q 30..95 read back with the exact q."""
-    import cv2
-    from PIL import Image
-
-    exact, total = {'Pillow': 0, 'OpenCV': 0}, 0
-    for crop in crops[:4]:
-        pixels = (crop.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        for q in range(30, 96, 5):
-            total += 1
-            buffer = io.BytesIO()
-            Image.fromarray(pixels).save(buffer, 'JPEG', quality=q)
-            exact['Pillow'] += jpeg_quality(io.BytesIO(buffer.getvalue())).quality == q
-            ok, encoded = cv2.imencode('.jpg', pixels[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
-            exact['OpenCV'] += jpeg_quality(io.BytesIO(encoded.tobytes())).quality == q
-    return exact, total
 
 
 def debian_jpegs(packages, cache, val_names):
@@ -143,18 +70,13 @@ def debian_jpegs(packages, cache, val_names):
     return sorted(found), None
 
 
-def mae(rows, estimate, truth, keep=lambda r: True):
-    values = [abs(r[estimate] - r[truth]) for r in rows if keep(r)]
-    return (float(np.mean(values)), len(values)) if values else (float('nan'), 0)
-
-
 def verdict(value, target):
-    return f'{value:.2f} (target <= {target:g}: {"met" if value <= target else "MISSED"})'
+    return f'{value:.2f} (target <= {target:g}: {"met" if meets(value, target) else "MISSED"})'
 
 
 def markdown(args, rows, confusion, tables, real, debs_note, command):
     weights = args.weights or weights_path(args.model)
-    groups = ['clean', 'blur alone', 'noise alone', 'JPEG alone', 'combined']
+    groups = list(GROUPS)
     noise_estimators = ['ddr'] + list(ESTIMATORS)
     lines = ['# `ddrsr inspect`: accuracy', '',
              f'Written by `{command}` on {datetime.date.today().isoformat()}; rerun it to regenerate this file. '

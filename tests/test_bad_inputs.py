@@ -1,4 +1,5 @@
-"""The bad-input corpus (scripts/make_bad_inputs.py): every case gives a correct output or one error line.
+"""The bad-input corpus (ddrsr.testing.bad_inputs; scripts/make_bad_inputs.py): every case gives a correct output
+or one error line.
 
 One ``inference.py`` run over the whole corpus, in a subprocess with a timeout (a hang fails the test),
 gives the exit status, stderr and outputs that most tests below check; the output-folder cases and the
@@ -18,10 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from conftest import ROOT, load_script
+from conftest import ROOT
 from ddrsr.cli import upscale
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import Upsampler, read_image
+from ddrsr.testing import bad_inputs
 from tiny_models import TINY_ENCODER, tiny_ddr_net
 
 TILE = 16  # the corpus run is tiled, so 1x1 and 3x3 photos meet tiles and padding larger than themselves
@@ -60,10 +62,6 @@ runpy.run_path({script!r}, run_name='__main__')
 '''
 
 
-def _script():
-    return load_script('scripts/make_bad_inputs.py')
-
-
 def _cli():
     return upscale  # what python inference.py runs
 
@@ -92,7 +90,7 @@ def error_lines(stderr):
 @pytest.fixture
 def corpus(tmp_path):
     folder = tmp_path / 'bad'
-    _script().make_bad_inputs(str(folder))
+    bad_inputs.make_bad_inputs(str(folder))
     return folder
 
 
@@ -103,7 +101,7 @@ def corpus_run(tmp_path_factory):
 
     base = tmp_path_factory.mktemp('corpus_run')
     folder, out = base / 'bad', base / 'out'
-    cases = _script().make_bad_inputs(str(folder))
+    cases = bad_inputs.make_bad_inputs(str(folder))
     checkpoint = base / 'tiny.pth'
     torch.save({'params_ema': tiny_ddr_net().state_dict()}, checkpoint)
     driver = base / 'driver.py'
@@ -327,5 +325,5 @@ def test_max_pixels_for_arrays_and_outscale():
 
 def test_script_runs_again_on_its_own_corpus(corpus):
     before = snapshot(corpus)
-    _script().make_bad_inputs(str(corpus))
+    bad_inputs.make_bad_inputs(str(corpus))
     assert snapshot(corpus) == before

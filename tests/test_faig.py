@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import DATA, load_script
+from conftest import DATA
 from ddrsr import cli, zoo
 from ddrsr.data.degradations import degrade_with_spec
 from ddrsr.errors import DDRSRError
@@ -380,8 +380,8 @@ def test_cli_user_errors_are_one_line(tiny_pair, tiny_zoo, tmp_path, capsys):
         assert lines[0].startswith('ddrsr: error:') and expected in lines[0], lines[0]
 
 
-def test_report_verdict_comes_from_the_masking_numbers():
-    report = load_script('scripts/faig_report.py')
+def test_verdict_comes_from_the_masking_numbers():
+    from ddrsr.faig.verdicts import faig_verdict, selectivity
 
     def table(faig_drops):
         rows = []
@@ -391,9 +391,11 @@ def test_report_verdict_comes_from_the_masking_numbers():
                              'drop': {'blur2': on_blur, 'noise20': on_noise}})
         return {'rows': rows}
 
-    specific = report.selectivity(table({'blur2': (3.0, 0.5), 'noise20': (0.2, 2.0)}), 'blur2', 'noise20')
+    specific = selectivity(table({'blur2': (3.0, 0.5), 'noise20': (0.2, 2.0)}), 'blur2', 'noise20')
     assert specific['faig'][1] == [2.5, 1.8] and specific['random'][1] == [0.0, 0.0]
-    assert 'Verdict: yes' in report.verdict(specific, 'blur2', 'noise20', [1])[-1]
-    mixed = report.selectivity(table({'blur2': (3.0, 0.5), 'noise20': (4.0, 1.0)}), 'blur2', 'noise20')
-    lines = report.verdict(mixed, 'blur2', 'noise20', [1])
-    assert 'Verdict: no' in lines[-1] and 'not specific in both directions' in lines[0]
+    verdict = faig_verdict(specific, [1])
+    assert verdict['pattern'] and verdict['faig_beats_all'] and verdict['beaten'] == ['random']
+    assert verdict['best'] == ['faig', 'faig'] and verdict['wins'] == {1: 'faig'}
+    mixed = faig_verdict(selectivity(table({'blur2': (3.0, 0.5), 'noise20': (4.0, 1.0)}), 'blur2', 'noise20'), [1])
+    assert mixed['faig'] == [2.5, -3.0] and not mixed['pattern']  # noise filters hurt blur more: not specific
+    assert faig_verdict(selectivity({'rows': []}, 'blur2', 'noise20'), [1]) is None  # FAIG not run

@@ -1,4 +1,4 @@
-"""A seeded fuzz corpus (scripts/make_bad_inputs.py --fuzz): 300 damaged PNG, JPEG, WebP and TIFF files.
+"""A seeded fuzz corpus (ddrsr.testing.bad_inputs.make_fuzz_corpus; scripts/make_bad_inputs.py --fuzz): 300 damaged PNG, JPEG, WebP and TIFF files.
 
 One ``inference.py`` process runs over the whole folder, in a subprocess with a timeout (a hang fails the
 test). Every file must give an output or exactly one ``ddrsr: error:`` line naming it, with no traceback,
@@ -11,7 +11,8 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, load_script
+from conftest import ROOT
+from ddrsr.testing.bad_inputs import make_fuzz_corpus
 from test_bad_inputs import ARCH, DRIVER, error_lines, snapshot
 from tiny_models import tiny_ddr_net
 
@@ -23,7 +24,7 @@ TIMEOUT = 240  # s; the run takes seconds, the margin is for a loaded machine
 def fuzz_run(tmp_path_factory):
     base = tmp_path_factory.mktemp('fuzz')
     folder, out = base / 'fuzz', base / 'out'
-    names = load_script('scripts/make_bad_inputs.py').make_fuzz_corpus(str(folder), COUNT, SEED)
+    names = make_fuzz_corpus(str(folder), COUNT, SEED)
     checkpoint = base / 'tiny.pth'
     torch.save({'params_ema': tiny_ddr_net().state_dict()}, checkpoint)
     driver = base / 'driver.py'
@@ -41,8 +42,7 @@ def fuzz_run(tmp_path_factory):
 
 
 def test_corpus_is_seeded_and_covers_formats_and_mutations(tmp_path):
-    script = load_script('scripts/make_bad_inputs.py')
-    first, second = script.make_fuzz_corpus(str(tmp_path / 'a'), 30, SEED), script.make_fuzz_corpus(str(tmp_path / 'b'), 30, SEED)
+    first, second = make_fuzz_corpus(str(tmp_path / 'a'), 30, SEED), make_fuzz_corpus(str(tmp_path / 'b'), 30, SEED)
     assert first == second
     assert all((tmp_path / 'a' / n).read_bytes() == (tmp_path / 'b' / n).read_bytes() for n in first)
     assert {os.path.splitext(n)[1] for n in first} == {'.png', '.jpg', '.webp', '.tif'}

@@ -215,19 +215,26 @@ def test_photo_tiles_prefer_detailed_regions():
     assert len(tiles) == 8 and all(float(t.std()) > 0.05 for t in tiles)
 
 
-def test_inspect_report_measures_every_setting():
-    from conftest import load_script
+def test_accuracy_measures_every_setting():
+    from ddrsr.data.degradations import NAMED_SPECS
+    from ddrsr.inspect.accuracy import GROUPS, mae, meets, settings, spec_accuracy, synthetic, table_reading
 
-    report = load_script('scripts/inspect_report.py')
     model = tiny_ddr_net()
     regressors, _, _ = _tiny_regressors(model)
+    inspector = Inspector(model, regressors)
     crops = torch.from_numpy(np.stack([_photo(i, (64, 64)) for i in range(2)]).transpose(0, 3, 1, 2))
-    rows = report.synthetic(Inspector(model, regressors), crops, seed=0)
-    assert len(rows) == 2 * len(report.settings(0))
+    rows = synthetic(inspector, crops, seed=0, progress=False)
+    assert len(rows) == 2 * len(settings(0)) and {r['group'] for r in rows} == set(GROUPS)
     combined = [r for r in rows if r['group'] == 'combined']
     assert all(0 <= r['blur'] <= 4 and 0 <= r['noise'] <= 30 and 30 <= r['jpeg'] <= 95 for r in combined)
-    assert report.mae([{'a': 1.0, 'b': 3.0}, {'a': 2.0, 'b': 2.0}], 'a', 'b') == (1.0, 2)
-    assert 'MISSED' in report.verdict(3.5, 3) and 'met' in report.verdict(2.9, 3)
+    assert mae(rows, 'ddr_blur', 'blur', lambda r: r['group'] == 'clean') == (
+        float(np.mean([r['ddr_blur'] for r in rows if r['group'] == 'clean'])), 2)  # the true blur is 0 there
+    assert mae(rows, 'ddr_jpeg', 'jpeg', lambda r: False)[1] == 0
+    assert meets(2.9, 3) and not meets(3.5, 3)
+    confusion = spec_accuracy(inspector, crops, seed=0)
+    assert set(confusion) == set(NAMED_SPECS) and all(sum(row.values()) == 2 for row in confusion.values())
+    exact, total = table_reading(crops, count=1)
+    assert total == 14 and exact == {'Pillow': 14, 'OpenCV': 14}  # IJG tables: read exactly by construction
 
 
 def test_docstring_examples_run():
@@ -235,7 +242,8 @@ def test_docstring_examples_run():
     import importlib
 
     for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspect.jpeg_quality',
-                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.training.options', 'ddrsr.models.fast_step',
+                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.inspect.accuracy', 'ddrsr.training.options',
+                 'ddrsr.models.fast_step',
                  'ddrsr.data.degradations', 'benchmarks.timing'):
         module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)
         result = doctest.testmod(module)

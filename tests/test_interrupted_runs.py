@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, load_script
+from conftest import ROOT
+from ddrsr.testing.bad_inputs import texture
 from ddrsr.utils.interruption import Interrupted, StopOnSignal, protected
 from test_bad_inputs import ARCH, DRIVER
 from tiny_models import tiny_ddr_net
@@ -41,16 +42,12 @@ setattr(owner, name, hooked)
 '''
 
 
-def _texture(*args):
-    return load_script('scripts/make_bad_inputs.py')._texture(*args)
-
-
 @pytest.fixture
 def photos(tmp_path):
     folder = tmp_path / 'in'
     folder.mkdir()
     for index in range(FILES):
-        Image.fromarray(_texture(20, 24, 3, index)).save(folder / f'photo_{index}.png')
+        Image.fromarray(texture(20, 24, 3, index)).save(folder / f'photo_{index}.png')
     return folder
 
 
@@ -119,7 +116,7 @@ def test_interrupted_run_stops_cleanly_and_the_rerun_does_the_rest(photos, run_c
 def test_two_processes_share_an_output_folder_without_a_corrupt_file(photos, run_cli, tmp_path):
     """Both write every output (--overwrite), at different scales, while a reader decodes whatever it sees."""
     for index in range(FILES, 40):  # more files, so that the two runs overlap for a while
-        Image.fromarray(_texture(20, 24, 3, index)).save(photos / f'photo_{index}.png')
+        Image.fromarray(texture(20, 24, 3, index)).save(photos / f'photo_{index}.png')
     out = tmp_path / 'out'
     out.mkdir()
     seen, problems, running = set(), [], threading.Event()

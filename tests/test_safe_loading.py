@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, load_script
+from conftest import ROOT
 from ddrsr.cli import upscale
 from ddrsr import zoo
 from ddrsr.errors import DDRSRError
-from ddrsr.weights.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
+from ddrsr.weights.manifest import (MANIFEST_NAME, read_manifest, sha256_file, ship_all_companions, ship_checkpoint,
+                                    write_manifest)
 
 
 class Exploit:
@@ -39,10 +40,6 @@ def evil(tmp_path):
     return weights, state, marker
 
 
-def _script(name):
-    return load_script(f'scripts/{name}.py')
-
-
 def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
     from ddrsr.weights.checkpoint import load_into, load_state_dict_file
     from ddrsr.inference import Upsampler
@@ -64,7 +61,7 @@ def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
         'training load_network': lambda: TrainingModel().load_network(tiny_ddr_net(), str(weights)),
         'training resume': lambda: load_resume_state(
             {'auto_resume': True, 'num_gpu': 0, 'path': {'training_states': str(state.parent)}}),
-        'ship_weights.py': lambda: _script('ship_weights').main([str(weights), str(weights.parent / 'out.pth')]),
+        'ship_checkpoint (scripts/ship_weights.py)': lambda: ship_checkpoint(str(weights), str(weights.parent / 'out.pth')),
     }
     for where, load in loaders.items():
         with pytest.raises(DDRSRError, match='evil.pth|4.state'):
@@ -163,20 +160,20 @@ def test_user_checkpoints_are_not_checked_against_the_manifest(tiny_zoo):
     assert zoo.load_model('tiny_ddr', weights=tiny_zoo).scale == 4  # no manifest lists it
 
 
-def test_ship_weights_rewrites_the_manifest(tmp_path):
+def test_ship_checkpoint_rewrites_the_manifest(tmp_path):
+    """What scripts/ship_weights.py runs: ship_checkpoint, then ship_all_companions for --manifest_only."""
     from tiny_models import tiny_plain_net
 
-    ship = _script('ship_weights')
     checkpoint = tmp_path / 'net_g_10.pth'
     torch.save({'params': tiny_plain_net().state_dict(), 'params_ema': tiny_plain_net(1).state_dict()}, checkpoint)
     out = tmp_path / 'weights'
     out.mkdir()
-    ship.main([str(checkpoint), str(out / 'a.pth')])
+    ship_checkpoint(str(checkpoint), str(out / 'a.pth'))
     assert read_manifest(out) == {'a.pth': sha256_file(out / 'a.pth')}
     assert set(torch.load(out / 'a.pth', weights_only=True)) == {'params_ema'}
-    ship.main([str(checkpoint), str(out / 'a.pth'), '--fp16'])  # replaced: its entry follows
+    ship_checkpoint(str(checkpoint), str(out / 'a.pth'), fp16=True)  # replaced: its entry follows
     shutil.copy(out / 'a.pth', out / 'b.pth')
-    ship.main(['--manifest_only', '--weights_dir', str(out)])
+    ship_all_companions(str(out))
     assert read_manifest(out) == {'a.pth': sha256_file(out / 'a.pth'), 'b.pth': sha256_file(out / 'a.pth')}
     assert write_manifest(out) == read_manifest(out)
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import load_script
 from ddrsr.cli import upscale
 from tiny_models import tiny_ddr_net, tiny_plain_net
 from ddrsr.weights.checkpoint import load_into
@@ -114,24 +113,29 @@ def _tiny_hr_folder(folder, count=3, size=32):
 
 
 @pytest.mark.parametrize('fp16', [False, True])
-def test_compute_clean_embedding_script(tiny_zoo, tmp_path, fp16):
-    script = load_script('scripts/compute_clean_embedding.py')
+def test_write_clean_embedding(tiny_zoo, tmp_path, fp16):
+    from ddrsr.weights.clean_embedding import clean_patches, write_clean_embedding
+
     source = tmp_path / 'source.pth'
     state = torch.load(tiny_zoo, weights_only=True)['params_ema']
     del state['clean_embedding']  # as in every file shipped before the buffer existed
     torch.save({'params_ema': {k: v.half() if fp16 else v for k, v in state.items()}}, source)
     hr = _tiny_hr_folder(tmp_path / 'hr')
     out = tmp_path / 'with_clean.pth'
-    assert script.main(['-n', 'tiny_ddr', '--weights', str(source), '-o', str(out), '--hr', hr, '--hr_size', '32']) == 0
+    summary = write_clean_embedding('tiny_ddr', str(out), hr, hr_size=32, weights=str(source))
+    assert summary['patches'] == 3 and summary['lr_size'] == 8 and summary['dtype'] == ('float16' if fp16 else 'float32')
     written = torch.load(out, weights_only=True)['params_ema']
     assert written['clean_embedding'].dtype == (torch.float16 if fp16 else torch.float32)
     assert set(written) == set(state) | {'clean_embedding'}
     model = load_into(tiny_ddr_net(), str(source), 'hint')
-    patches = script.clean_patches(hr, None, 3, 32, 4)
+    patches = clean_patches(hr, None, 3, 32, 4)
     with torch.no_grad():
         expected = model.encode(patches).mean(0)
     assert torch.allclose(written['clean_embedding'].float(), expected, atol=1e-2 if fp16 else 1e-5)
-    assert script.main(['-n', 'tiny_ddr', '--weights', str(source), '-o', str(source), '--hr', hr]) == 2
+    with pytest.raises(DDRSRError, match='must differ from the input'):
+        write_clean_embedding('tiny_ddr', str(source), hr, weights=str(source))
+    with pytest.raises(DDRSRError, match='at least 64 px'):
+        write_clean_embedding('tiny_ddr', str(tmp_path / 'x.pth'), hr, hr_size=64, weights=str(source))
 
 
 def test_inference_cli_strength_errors_are_one_line(tiny_zoo, tmp_path, capsys):
@@ -147,17 +151,35 @@ def test_inference_cli_strength_errors_are_one_line(tiny_zoo, tmp_path, capsys):
     assert 'from 0' in capsys.readouterr().err
 
 
-def test_control_report_measures_and_judges():
-    report = load_script('scripts/control_report.py')
+def test_strength_measurements_and_targets():
+    from ddrsr.analysis.strength import STRENGTHS, measure, noise_transfer_std, residual_noise_std, targets
+
     model = _with_clean()
     rng = torch.Generator().manual_seed(0)
     gt = torch.rand(1, 3, 48, 48, generator=rng)
     lq = torch.nn.functional.interpolate(gt, scale_factor=0.25, mode='area')
     noisy = (lq + 0.08 * torch.randn(lq.shape, generator=rng)).clamp(0, 1)
     pairs = {'clean': [(lq, gt)], 'noise20': [(noisy, gt)]}
-    table, noise, base, bicubic = report.measure(model, tiny_ddr_net(1), pairs)
-    assert set(table['noise20']) == set(report.STRENGTHS) and set(noise) == set(report.STRENGTHS)
+    table, noise, base, bicubic = measure(model, tiny_ddr_net(1), pairs, progress=False)
+    assert set(table['noise20']) == set(STRENGTHS) and set(noise) == set(STRENGTHS)
     assert all(value > 0 for value in noise[0.0])
     with torch.no_grad():  # no input noise -> no noise in the output
-        assert report.noise_transfer_std(model, lq, lq, model.encode(lq)) == 0
-    assert report.residual_noise_std(gt, gt) == 0
+        assert noise_transfer_std(model, lq, lq, model.encode(lq)) == 0
+    assert residual_noise_std(gt, gt) == 0
+    verdict = targets(table, noise, base)
+    assert verdict['residual'] == [noise[s][0] for s in STRENGTHS]
+    assert verdict['clean_gap'] == table['clean'][0.0] - base['clean']
+    assert verdict['clean_met'] == (verdict['clean_gap'] >= -0.2)
+    falling = {s: (3.0 - s, 0.0, 0.0) for s in STRENGTHS}
+    assert targets(table, falling, base)['noise_falls']
+    assert not targets(table, {**falling, 1.5: (9.0, 0.0, 0.0)}, base)['noise_falls']
+    assert not targets({'clean': {0.0: 30.0}}, falling, {'clean': 30.25})['clean_met']
+
+
+@pytest.mark.parametrize('name', ['ddrsr.analysis.strength', 'ddrsr.weights.clean_embedding'])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
