@@ -12,18 +12,6 @@ if ROOT not in sys.path:  # benchmarks/ (the benchmark sections) is beside scrip
     sys.path.append(ROOT)
 
 
-def load_script(path):
-    """Import a script that is not in a package (``scripts/X.py``, ``inference.py``), by its path under ROOT."""
-    import importlib.util
-
-    name = os.path.splitext(os.path.basename(path))[0].replace('-', '_') + '_script'
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-
 @pytest.fixture(scope='session', autouse=True)
 def onnx_cache(tmp_path_factory):
     """The ONNX export cache (the default backend's) in a temporary folder, shared by the session and its
