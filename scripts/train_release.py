@@ -7,8 +7,9 @@
 
 It calibrates it/s of each stage on the device (alone, and two side by side), sizes total_iter, LR
 milestones, gan_start_iter and the EMA to fit --budget seconds (wall time, everything included), then
-trains the SRGAN encoder and RRDB (clean), then RRDB (b+n), RRDB-DDR (b+n) and the default real-photo
-model from the new RRDB (clean) and encoder. Each model is written as fp16 params_ema to OUT/weights,
+trains the SRGAN encoder, the blind encoder fine-tuned from it, and RRDB (clean), then RRDB (b+n),
+RRDB-DDR (b+n) and the default real-photo model from the new RRDB (clean), the DDR models guided by the
+new blind encoder. Each model is written as fp16 params_ema to OUT/weights,
 with OUT/manifest.json and the validation table OUT/validation.md. --ship replaces a file in weights/
 only when the new model beats the shipped one on the validation set. Killed at any point, the same
 command continues from the last checkpoints. Machine-readable results go to stdout as JSON.

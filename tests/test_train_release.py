@@ -28,8 +28,8 @@ TIMEOUT = 240
 
 
 def calibration(gain=1.0, threads=2):
-    rates = {'encoder': 10.0, 'encoder_gan': 4.0, 'rrdb_clean': 5.0, 'rrdb_bn': 5.0, 'rrdb_ddr_bn': 4.0,
-             'rrdb_ddr_real': 3.0}
+    rates = {'encoder': 10.0, 'encoder_gan': 4.0, 'encoder_blind': 8.0, 'rrdb_clean': 5.0, 'rrdb_bn': 5.0,
+             'rrdb_ddr_bn': 4.0, 'rrdb_ddr_real': 3.0}
     half = gain / 2
     return {'rates': rates, 'startup_s': {k: 0.5 for k in STAGE_BY_KEY}, 'threads': threads,
             'side_by_side': {'encoder': 10.0 * half, 'rrdb_clean': 5.0 * half}, 'gain': gain,
@@ -52,6 +52,9 @@ def test_plan_fits_the_budget_and_gives_the_pair_equal_iterations(gain):
     assert encoder * (5 / 6) / (rate['encoder'] * slow) + encoder / 6 / (rate['encoder_gan'] * slow) \
         == pytest.approx(stages['encoder']['seconds'], rel=0.01)
     assert plan['train_s'] + plan['reserve_s'] == pytest.approx(1000.0)
+    first = [key for lane in plan['phases'][0] for key in lane]
+    assert first.index('encoder') < first.index('encoder_blind')  # in one lane: the blind one is fine-tuned from it
+    assert stages['encoder_blind']['iterations'] == int(stages['encoder_blind']['seconds'] * stages['encoder_blind']['rate'])
     capped = make_plan(calibration(gain), 1000.0, gan_share=1 / 6, max_iterations=7)['stages']
     assert {s['iterations'] for s in capped.values()} == {7}
     resize_stages(plan, ['rrdb_bn', 'rrdb_ddr_bn', 'rrdb_ddr_real'], 0.5)
@@ -76,14 +79,31 @@ def test_derived_options_scale_the_schedule_and_pass_the_checks():
     assert os.path.isabs(opt['datasets']['train']['dataroot_gt'])
     assert resolve_ema_decay(train) < 0.99  # `auto`: a horizon of 5% of 600 iterations
     check_ema_horizon(opt)
+    weights = {'rrdb_clean': '/new/rrdb_clean.pth', 'encoder': '/new/encoder.pth', 'encoder_blind': '/new/blind.pth'}
+    blind = STAGE_BY_KEY['encoder_blind']
+    template = load_template(blind)
+    assert template['path']['pretrain_network_g'] == 'weights/ddr_encoder_srgan_x4_lite.pth'  # the shipped file
+    opt = derive_options(template, blind, 90, 'cpu', weights, 5, 2)
+    assert opt['path']['pretrain_network_g'] == '/new/encoder.pth' and opt['path']['param_key_g'] == 'params_ema'
+    assert opt['train']['gan_start_iter'] == opt['train']['total_iter'] == 90  # pixel loss only, as the template
+    assert opt['degradation']['jpeg_prob'] > 0 and opt['model_type'] == 'SRGANEncoderModel'
+    check_options(opt)
     real = STAGE_BY_KEY['rrdb_ddr_real']
-    weights = {'rrdb_clean': '/new/rrdb_clean.pth', 'encoder': '/new/encoder.pth'}
-    opt = derive_options(load_template(real), real, 40, 'cpu', weights, 5, 2)
+    template = load_template(real)
+    assert template['path']['pretrain_network_g'].startswith('experiments/') and template['path']['param_key_g_exclude']
+    opt = derive_options(template, real, 40, 'cpu', weights, 5, 2)
     assert opt['path']['pretrain_network_g'] == '/new/rrdb_clean.pth' and opt['path']['param_key_g'] == 'params_ema'
-    assert opt['path']['pretrain_network_encoder'] == '/new/encoder.pth'
+    assert 'param_key_g_exclude' not in opt['path']  # it named keys of the template's own start, not rrdb_clean's
+    assert opt['path']['pretrain_network_encoder'] == '/new/blind.pth'
     assert opt['network_g']['global_residual'] == 'bicubic' and opt['num_gpu'] == 0
     assert all(0 < m < 40 for m in opt['train']['scheduler']['milestones'])
     check_options(opt)
+    assert STAGE_BY_KEY['rrdb_ddr_bn'].encoder_from == 'encoder_blind'
+    scratch = STAGE_BY_KEY['rrdb_clean']  # no init_from: from scratch, whatever the template starts from
+    template = load_template(scratch)
+    template['path'].update(pretrain_network_g='experiments/old/net_g_10.pth', param_key_g_exclude=['conv_last'])
+    path = derive_options(template, scratch, 40, 'cpu', weights, 5, 2)['path']
+    assert path['pretrain_network_g'] is None and 'param_key_g_exclude' not in path
 
 
 # ---------------------------------------------------------------------------------- run, kill -9, resume
@@ -128,6 +148,13 @@ def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_p
     assert final['plan']['stages'] == planned  # the same plan, continued
     assert final['stages']['rrdb_clean']['segments'] == 2
     assert all(final['stages'][k]['segments'] == 1 for k in ('rrdb_bn', 'rrdb_ddr_bn', 'rrdb_ddr_real'))
+    paths = {key: yaml.safe_load((out / 'options' / STAGE_BY_KEY[key].template).read_text())['path']
+             for key in ('encoder_blind', 'rrdb_ddr_bn', 'rrdb_ddr_real')}
+    assert paths['encoder_blind']['pretrain_network_g'] == str(out / 'weights' / 'ddr_encoder_srgan_x4_lite.pth')
+    for key in ('rrdb_ddr_bn', 'rrdb_ddr_real'):  # guided by the new blind encoder, started from the new RRDB (clean)
+        assert paths[key]['pretrain_network_encoder'] == str(out / 'weights' / 'ddr_encoder_blind_x4_lite.pth')
+        assert paths[key]['pretrain_network_g'] == str(out / 'weights' / 'rrdb_clean_x4_lite.pth')
+        assert 'param_key_g_exclude' not in paths[key]
 
     manifest = json.loads(second.stdout)
     assert set(manifest['models']) == set(STAGE_BY_KEY)
@@ -143,7 +170,7 @@ def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_p
             assert network(torch.rand(1, 3, 16, 16)).shape == (1, 3, 64, 64)
         assert set(model['validation']) == {'clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'}
         assert all(np.isfinite(cell['psnr']) for cell in model['validation'].values())
-    assert manifest['models']['rrdb_ddr_real']['option_file'] == 'options/train_rrdb_ddr_real_x4_lite_v2.yml'
+    assert manifest['models']['rrdb_ddr_real']['option_file'] == 'options/train_rrdb_ddr_real_x4_lite_v3.yml'
     assert '| RRDB-DDR (b+n) |' in (out / 'validation.md').read_text()
 
     # Brought back to another machine: a finished run evaluates and ships there, whatever --budget/--device say.
@@ -246,7 +273,8 @@ def test_pack_resizes_photos_keeps_exact_validation_crops_and_stays_under_the_ca
     crop = cv2.imread(str(bundle / 'datasets' / 'set' / 'hr' / 'val_photo.png'))
     assert crop.shape[:2] == (64, 64) and np.array_equal(crop, big[:301, :403][118:182, 169:233])
     for path in ('install.sh', 'ddrsr/release/runner.py', 'scripts/train_release.py', 'scripts/ship_weights.py',
-                 'options/train_rrdb_ddr_real_x4_lite_v2.yml', 'wheels/fake-1.0-py3-none-any.whl'):
+                 'options/train_rrdb_ddr_real_x4_lite_v3.yml', 'options/train_srgan_encoder_x4_lite_blind.yml',
+                 'wheels/fake-1.0-py3-none-any.whl'):
         assert (bundle / path).is_file(), path
     assert not glob.glob(str(bundle / '**' / '*.pth'), recursive=True)
     assert 'pip install --no-index --no-deps' in (bundle / 'install.sh').read_text()

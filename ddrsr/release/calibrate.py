@@ -3,7 +3,7 @@
 Each measurement is a child process (see :mod:`ddrsr.release.workers`) that builds the stage's model and
 data loader exactly as BasicSR does, runs a few warm-up steps (``feed_data`` with on-device synthesis, then
 ``optimize_parameters``), and times steps for a fixed number of seconds. The encoder is timed twice: in its
-pixel-loss phase and in its GAN phase, which also trains the discriminator. Then the first two stages are
+pixel-loss phase and in its GAN phase, which also trains the discriminator. Then the encoder and RRDB (clean) are
 timed together, one process each, with half the threads each, starting their timed windows at a barrier.
 """
 import json
@@ -132,7 +132,7 @@ def _run(jobs, folder, barrier=None):
 
 
 def calibrate(opts, gan_start, device, threads, seconds, folder, progress=True, side_by_side=True):
-    """Measure every stage alone, then the first two side by side.
+    """Measure every stage alone, then the encoder and RRDB (clean) side by side.
 
     Args:
         opts (dict): ``{stage key: option dict}`` ready to build (no pretrained paths that do not exist yet).

@@ -134,7 +134,7 @@ def pack(bundle, templates_dir=TEMPLATES_DIR, wheels_from=None, max_bytes=MAX_BU
     """Write the bundle to ``bundle`` (which must not exist or be empty); returns a summary dict.
 
     Args:
-        templates_dir (str): where the five lite option files are (their data paths say what to pack).
+        templates_dir (str): where the stages' lite option files are (their data paths say what to pack).
         wheels_from (str, optional): a folder of wheels to copy instead of downloading them from PyPI.
         data_root (str): the data keeps its path relative to this folder inside the bundle.
     """

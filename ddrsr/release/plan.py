@@ -1,12 +1,14 @@
 """Sizing: from the calibrated rates and the time left, how many iterations each stage trains, and in what order.
 
-Training runs in two phases, because of the dependencies: phase 1 trains the SRGAN encoder and RRDB (clean);
-phase 2 fine-tunes RRDB (b+n), RRDB-DDR (b+n) and the default real-photo model from the new RRDB (clean),
-guided by the new encoder. Within a phase, *lanes* run side by side, one process each, when calibration
-showed that two processes do more work than one (``lanes == 2``):
+Training runs in two phases, because of the dependencies: phase 1 trains the SRGAN encoder, then the blind
+encoder fine-tuned from it, and RRDB (clean); phase 2 fine-tunes RRDB (b+n), RRDB-DDR (b+n) and the default
+real-photo model from the new RRDB (clean), the DDR models guided by the new blind encoder. Within a phase,
+*lanes* run side by side, one process each, when calibration showed that two processes do more work than one
+(``lanes == 2``):
 
-* two lanes: phase 1 = encoder | RRDB (clean); phase 2 = default model | RRDB (b+n) then RRDB-DDR (b+n);
-* one lane: the five stages one after the other.
+* two lanes: phase 1 = encoder then blind encoder | RRDB (clean); phase 2 = default model | RRDB (b+n) then
+  RRDB-DDR (b+n);
+* one lane: the six stages one after the other.
 
 Each phase gets a fixed share of the training time; each stage a share of its lane. The (b+n) pair always
 gets the same number of iterations (same data, seed, schedule: they differ only in DDR guidance).
@@ -16,12 +18,15 @@ from ddrsr.errors import DDRSRError
 PHASE_SHARES = (0.45, 0.55)
 #: Stages of each phase, as lanes of stages run one after the other, for one and for two lanes.
 LAYOUTS = {
-    1: ([['encoder', 'rrdb_clean']], [['rrdb_bn', 'rrdb_ddr_bn', 'rrdb_ddr_real']]),
-    2: ([['encoder'], ['rrdb_clean']], [['rrdb_ddr_real'], ['rrdb_bn', 'rrdb_ddr_bn']]),
+    1: ([['encoder', 'encoder_blind', 'rrdb_clean']], [['rrdb_bn', 'rrdb_ddr_bn', 'rrdb_ddr_real']]),
+    2: ([['encoder', 'encoder_blind'], ['rrdb_clean']], [['rrdb_ddr_real'], ['rrdb_bn', 'rrdb_ddr_bn']]),
 }
-#: Share of its lane's time that each stage gets; the pair's shares are pooled and split by iterations.
-LANE_SHARES = {1: {'encoder': 0.5, 'rrdb_clean': 0.5, 'rrdb_bn': 0.25, 'rrdb_ddr_bn': 0.25, 'rrdb_ddr_real': 0.5},
-               2: {'encoder': 1.0, 'rrdb_clean': 1.0, 'rrdb_ddr_real': 1.0, 'rrdb_bn': 0.5, 'rrdb_ddr_bn': 0.5}}
+#: Share of its lane's time that each stage gets; the pair's shares are pooled and split by iterations. The two
+#: encoders split the encoder's former share (the shipped ones: 3000 clean + 1500 blind iterations).
+LANE_SHARES = {1: {'encoder': 0.25, 'encoder_blind': 0.25, 'rrdb_clean': 0.5, 'rrdb_bn': 0.25, 'rrdb_ddr_bn': 0.25,
+                   'rrdb_ddr_real': 0.5},
+               2: {'encoder': 0.5, 'encoder_blind': 0.5, 'rrdb_clean': 1.0, 'rrdb_ddr_real': 1.0, 'rrdb_bn': 0.5,
+                   'rrdb_ddr_bn': 0.5}}
 MIN_ITERATIONS = 2
 #: Per stage, beyond the calibrated model/data start-up: BasicSR's setup, the final save and the export.
 STAGE_OVERHEAD_S = 1.0

@@ -124,7 +124,7 @@ class ReleaseRun:
         random_encoder = os.path.join(folder, 'random_encoder.pth')
         from basicsr.archs import build_network
         torch.save({'params_ema': build_network(dict(encoder['network_g'])).state_dict()}, random_encoder)
-        stand_in = {'encoder': random_encoder, 'rrdb_clean': None}
+        stand_in = {'encoder': random_encoder, 'encoder_blind': random_encoder, 'rrdb_clean': None}
         opts = {}
         for stage in STAGES:
             template = self.templates[stage.key]
