@@ -12,7 +12,7 @@ from conftest import ROOT
 DOCUMENTED = ['ddrsr.loader', 'ddrsr.utils.device', 'ddrsr.data.patches', 'ddrsr.data.degradations',
               'ddrsr.archs.module_utils', 'ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler',
               'ddrsr.analysis.ddr', 'ddrsr.faig.attribution', 'ddrsr.faig.masking', 'ddrsr.faig.verdicts', 'ddrsr.analysis.verdicts',
-              'ddrsr.analysis.scores']
+              'ddrsr.analysis.ablation', 'ddrsr.analysis.scores']
 
 
 @pytest.mark.parametrize('name', DOCUMENTED)
