@@ -4,6 +4,8 @@ PSNR and SSIM are computed as in BasicSR: on the Y channel of 8-bit images, afte
 pixels at the border. NIQE (no reference, lower is better) is BasicSR's too, on the output alone. The LQ inputs come from :class:`~ddrsr.data.SpecPairedDataset`, so these
 numbers use exactly the images that training validation uses.
 """
+import os
+
 import torch
 import torch.nn.functional as F
 from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
@@ -46,23 +48,27 @@ def evaluate(upscale, hr_dir, specs, scale=4, meta_info=None, crop_size=192, see
         niqe (bool): also compute NIQE (slower: about as long as the model itself on a CPU).
 
     Returns:
-        dict: ``{spec: {'psnr': float, 'ssim': float, 'count': int}}``, plus ``'niqe'`` if asked.
+        dict: ``{spec: {'psnr': float, 'ssim': float, 'count': int, 'per_image': {file name: PSNR}}}``, plus
+        ``'niqe'`` if asked. The per-image PSNRs show when one image carries a mean (a few crops, one of them
+        nearly flat, where every model's error is large in dB).
     """
     results = {}
     for spec in specs:
         dataset = SpecPairedDataset({'dataroot_gt': hr_dir, 'meta_info': meta_info, 'spec': spec, 'scale': scale,
                                      'crop_size': crop_size, 'seed': seed})
-        psnrs, ssims, niqes = [], [], []
+        psnrs, ssims, niqes, names = [], [], [], []
         for index in tqdm(range(len(dataset)), desc=f'evaluate {spec}', unit='img', disable=not progress):
             item = dataset[index]
             sr = upscale(item['lq'][None].to(device)).float().cpu().clamp(0, 1)
             sr_img, gt_img = tensor2img([sr[0]]), tensor2img([item['gt']])
-            psnrs.append(calculate_psnr(sr_img, gt_img, crop_border=scale, test_y_channel=True))
+            psnrs.append(float(calculate_psnr(sr_img, gt_img, crop_border=scale, test_y_channel=True)))
+            names.append(os.path.basename(item['gt_path']))
             ssims.append(calculate_ssim(sr_img, gt_img, crop_border=scale, test_y_channel=True))
             if niqe:
                 _check_niqe_size(sr_img.shape[:2], scale, item['gt_path'])
                 niqes.append(float(calculate_niqe(sr_img, crop_border=scale, input_order='HWC', convert_to='y')))
-        results[spec] = {'psnr': sum(psnrs) / len(psnrs), 'ssim': sum(ssims) / len(ssims), 'count': len(psnrs)}
+        results[spec] = {'psnr': sum(psnrs) / len(psnrs), 'ssim': sum(ssims) / len(ssims), 'count': len(psnrs),
+                         'per_image': dict(zip(names, psnrs))}
         if niqe:
             results[spec]['niqe'] = sum(niqes) / len(niqes)
     return results

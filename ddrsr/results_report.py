@@ -82,6 +82,20 @@ def results_markdown(report, labels, command=None):
             if name != 'bicubic':
                 gains = [f'{row[spec]["psnr"] - table["bicubic"][spec]["psnr"]:+.2f}' for spec in specs]
                 lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(gains) + ' |')
+    per_crop = report.get('per_crop_model')
+    if per_crop in table and 'bicubic' in table:
+        row, bicubic = table[per_crop], table['bicubic']
+        crops = list(row[specs[0]].get('per_image', {}))
+        if crops:
+            lines += ['', f'## Per crop: {labels.get(per_crop, per_crop)} − bicubic (dB)', '',
+                      'A mean over a few crops can be one crop: a nearly flat one (high bicubic PSNR) turns a small '
+                      'error into many dB.', '',
+                      '| crop | bicubic, ' + specs[0] + ' (dB) | ' + ' | '.join(specs) + ' |',
+                      '|---' * (len(specs) + 2) + '|']
+            for crop in crops:
+                gains = [f'{row[spec]["per_image"][crop] - bicubic[spec]["per_image"][crop]:+.2f}' for spec in specs]
+                lines.append(f'| {os.path.splitext(crop)[0]} | {bicubic[specs[0]]["per_image"][crop]:.2f} | '
+                             + ' | '.join(gains) + ' |')
     checks = report.get('targets') or []
     if checks:
         lines += ['', '## Targets', '', '| target | measured | required | met |', '|---|---|---|---|']

@@ -127,6 +127,15 @@ def test_evaluate_writes_results_markdown_and_visual(tiny_zoo, tmp_path, capsys)
     bicubic_clean = report['results']['bicubic']['clean']
     assert f'| bicubic | {bicubic_clean["psnr"]:.2f} / {bicubic_clean["ssim"]:.3f} / {bicubic_clean["niqe"]:.2f}' in text
     assert 'ddrsr evaluate -n tiny_ddr' in text and 'visual.png' in text
+    # per crop: the mean is the mean of the per-image PSNRs, and the report lists each crop's gain
+    for row in report['results'].values():
+        per_image = row['noise20']['per_image']
+        assert sorted(per_image) == ['seeding_0.png', 'seeding_1.png']
+        assert row['noise20']['psnr'] == pytest.approx(sum(per_image.values()) / 2)
+    model, bicubic = report['results']['tiny_ddr']['clean'], report['results']['bicubic']['clean']
+    gain = model['per_image']['seeding_1.png'] - bicubic['per_image']['seeding_1.png']
+    assert '## Per crop: tiny_ddr − bicubic (dB)' in text
+    assert f'| seeding_1 | {bicubic["per_image"]["seeding_1.png"]:.2f} | {gain:+.2f} |' in text
     from PIL import Image
     width, height = Image.open(visual).size
     assert 1.5 < width / height < 2.5  # 4 columns (input, bicubic, tiny_ddr, ground truth) x 2 rows (specs)

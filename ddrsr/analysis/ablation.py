@@ -6,19 +6,19 @@ minus the plain network's, per seed, and the ablation passes only when every see
 """
 from dataclasses import dataclass
 
-DEGRADED_SPECS = ('blur2', 'noise20', 'blur2_noise20')
+from ddrsr.results_report import DEGRADED_SPECS, mean_psnr as report_mean_psnr
 
 
 def mean_psnr(result, specs=DEGRADED_SPECS):
-    """Mean PSNR over ``specs`` of one ``ddrsr.evaluation.evaluate`` result ``{spec: {'psnr': ...}}``.
+    """Mean PSNR over ``specs`` of one ``ddrsr.evaluation.evaluate`` result; KeyError naming missing specs.
 
     >>> mean_psnr({'blur2': {'psnr': 30.0}, 'noise20': {'psnr': 28.0}, 'blur2_noise20': {'psnr': 26.0}})
     28.0
     """
-    missing = [spec for spec in specs if spec not in result]
-    if missing:
-        raise KeyError(f'the result lacks specs {missing}; evaluate with --specs {" ".join(specs)}')
-    return sum(float(result[spec]['psnr']) for spec in specs) / len(specs)
+    mean = report_mean_psnr(result, specs)
+    if mean is None:
+        raise KeyError(f'the result lacks specs {[s for s in specs if s not in result]}; evaluate them too')
+    return mean
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def cmd_evaluate(args):
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
                                crop_size=args.crop_size, seed=args.seed, device=device, niqe=args.niqe)
     report = {'hr': args.hr, 'meta_info': args.meta_info, 'crop_size': args.crop_size, 'scale': args.scale,
-              'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL)}
+              'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL),
+              'per_crop_model': DEFAULT_MODEL if DEFAULT_MODEL in table else next(iter(args.model), None)}
     if args.visual:
         shown = [(labels[name], upscale) for name, upscale in candidates]
         report['visual'] = save_visual_comparison(shown, args.hr, args.visual_specs or args.specs, args.visual,
