@@ -106,17 +106,17 @@ def main(argv=None):
         for seed in args.seeds:
             for arm in ARMS:
                 train(args, arm, seed)
-    models = []
+    tokens = {}  # (arm, seed) -> `ddrsr evaluate -n` value, which is also the row's key in its results
     for seed in args.seeds:
         for arm in ARMS:
             path = checkpoint(args, arm, seed)
             if not os.path.isfile(path):
                 sys.exit(f'ddr_ablation: {path} is missing; run without --skip-training')
-            models += ['-n', f'{ARMS[arm][1]}={os.path.abspath(path)}']
+            tokens[arm, seed] = f'{ARMS[arm][1]}={os.path.abspath(path)}'
+    models = [flag for token in tokens.values() for flag in ('-n', token)]
     report, _ = run_cli(['evaluate', *models, '--hr', args.hr, '--meta_info', args.meta_info, '--specs', *SPECS,
                          '--crop_size', str(args.crop_size), '--device', args.device], name='ddr_ablation')
-    results = {arm: {seed: report['results'][f'{ARMS[arm][1]}={os.path.abspath(checkpoint(args, arm, seed))}']
-                     for seed in args.seeds} for arm in ARMS}
+    results = {arm: {seed: report['results'][tokens[arm, seed]] for seed in args.seeds} for arm in ARMS}
     verdict = ablation_verdict(results['plain'], results['ddr'], margin=args.margin)
     command = 'python scripts/ddr_ablation.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
     os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
