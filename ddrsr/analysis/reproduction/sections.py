@@ -167,8 +167,9 @@ def section_evolution(paths, evolution, figures):
     return out + [''], trends
 
 
-def section_generalization(paths, generalization, figures):
-    out = ['## 3. Generalization: DDR-CHI of the shipped RRDB models', '',
+def section_generalization(paths, generalization, figures, title='## 3. Generalization: DDR-CHI of the shipped RRDB '
+                           'models', figure_prefix=''):
+    out = [title, '',
            'Lower DDR-CHI means the network treats clean, blurred and noisy inputs alike, which the paper reads as '
            'better generalization. Expected: RRDB (clean) ≫ RRDB (b+n) > RRDB-DDR (b+n). The default model '
            '(trained with JPEG as well) is shown for reference; it is not part of the expectation.', '']
@@ -189,7 +190,7 @@ def section_generalization(paths, generalization, figures):
         orders.append((layer, order, met, generalization_notes(list(tables[layer].values()))))
         out.append(f'- At `{layer}`: {order}. Expected ordering met: {mark(met)}.')
         figures[f'generalization_{layer}'] = copy_figure(generalization[layer]['result']['plot'], paths.figures,
-                                                         paths.doc, f'generalization_{layer}.png')
+                                                         paths.doc, f'{figure_prefix}generalization_{layer}.png')
     out.append('')
     out += [f'![generalization at {layer}]({figures[f"generalization_{layer}"]})' for layer in layers]
     return out + [''], orders

@@ -45,7 +45,7 @@ class Cache:
             f.write(json.dumps(data, indent=2).encode())
 
 
-def _measure(argv):
+def measure(argv):
     """Run ``ddrsr ARGV``; the cache entry ``{'command', 'result', 'seconds'}``."""
     result, wall = run_cli(argv, 'reproduce_ddr')
     return {'command': 'ddrsr ' + shlex.join(argv), 'result': result, 'seconds': round(wall, 1)}
@@ -83,7 +83,7 @@ def stage_layers(cache, runs, gan_start):
         argv = ['analyze', '--opt', runs[model['run']]['option'], '--weights', model['checkpoint'],
                 *[item for layer in layers for item in ('--layer', layer)], *patch_arguments(),
                 '--out', os.path.join(cache.work, 'layers', model['key'])]
-        done[model['key']] = {**model, **_measure(argv)}
+        done[model['key']] = {**model, **measure(argv)}
         cache.save('layers', done)
 
 
@@ -101,7 +101,7 @@ def stage_evolution(cache, runs, gan_start):
         argv = ['evolution', '--checkpoints', *[os.path.relpath(link, ROOT) for link in links],
                 '--opt', runs[gr]['option'], '--layer', layer, *patch_arguments(),
                 '--out', os.path.join(cache.work, 'evolution', gr)]
-        done[gr] = _measure(argv)
+        done[gr] = measure(argv)
         cache.save('evolution', done)
 
 
@@ -113,7 +113,7 @@ def stage_generalization(cache):
         argv = ['generalization', *[item for name in SHIPPED_RRDB + EXTRA_RRDB for item in ('--model', name)],
                 *(['--layer', layer] if layer != 'body' else []), *patch_arguments(),
                 '--out', os.path.join(cache.work, 'generalization', layer)]
-        done[layer] = _measure(argv)
+        done[layer] = measure(argv)
         cache.save('generalization', done)
 
 
@@ -121,7 +121,7 @@ def stage_single(cache, stage, argv):
     """A stage that is one CLI call (identify, classification)."""
     if cache.load(stage, fresh=True):
         return
-    cache.save(stage, _measure(argv))
+    cache.save(stage, measure(argv))
 
 
 def stage_timing(cache, repeats=3):

@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""The DDR analysis of the release models: docs/ANALYSIS_RELEASE.md and its figures.
+
+    python scripts/analyze_release.py                          # measure what is missing, then write the report
+    python scripts/analyze_release.py --stages report          # rewrite the report from the cache only
+    python scripts/analyze_release.py --redo generalization    # measure a stage again (e.g. after re-shipping)
+
+Stages: ``evolution`` (``ddrsr evolution`` over the blind encoder's checkpoints, from the shipped clean encoder),
+``generalization`` (``ddrsr generalization`` of the shipped RRDBs and the default) and ``report``. Every number
+comes from a ddrsr CLI run as a subprocess. The work is done by ddrsr.analysis.reproduction.release.
+"""
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
+    sys.path.append(ROOT)
+from ddrsr.analysis.reproduction import release  # noqa: E402
+from ddrsr.analysis.reproduction.sections import ReportPaths  # noqa: E402
+from ddrsr.analysis.reproduction.stages import Cache  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--stages', nargs='+', default=list(release.STAGES), choices=release.STAGES)
+    parser.add_argument('--redo', nargs='*', default=[], choices=release.STAGES, help='measure these stages again')
+    parser.add_argument('--work', default='results/analyze_release', help='cached results')
+    parser.add_argument('--doc', default='docs/ANALYSIS_RELEASE.md')
+    parser.add_argument('--figures', default='docs/analysis', help='folder for the figures the doc shows')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    cache = Cache(args.work, args.redo)
+    release.run_stages(args.stages, cache)
+    if 'report' in args.stages:
+        paths = ReportPaths(args.work, args.doc, args.figures)
+        print(json.dumps({'doc': release.write_report(paths, cache, sys.argv[1:] if argv is None else argv)}))
+
+
+if __name__ == '__main__':
+    main()
