@@ -31,7 +31,7 @@ def _table(header, rows):
 
 def _rel(path):
     """``path`` relative to the repository root when it lies inside it (the doc must not show this machine's paths)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # benchmarks/ sits in the root
     full = os.path.abspath(path)
     return os.path.relpath(full, root) if full.startswith(root + os.sep) else path
 

@@ -120,3 +120,10 @@ def test_channels_last_gives_the_nchw_result():
                for flag in (False, True)]
     assert outputs[0].shape == (148, 180, 3)
     assert np.abs(outputs[0].astype(int) - outputs[1].astype(int)).max() <= 1  # float rounding, at most one level
+
+
+def test_report_shows_repository_paths_relative_to_the_root():
+    from benchmarks.report import _rel
+
+    assert _rel(os.path.join(ROOT, 'options', 'train_rrdb_x4_lite.yml')) == os.path.join('options', 'train_rrdb_x4_lite.yml')
+    assert _rel('/elsewhere/options.yml') == '/elsewhere/options.yml'

@@ -271,8 +271,9 @@ def _native_cpu_convolutions(images):
     """On the CPU, run the convolutions inside with ATen's own kernels instead of oneDNN's.
 
     The codec's antialiased chroma subsampling convolves single-channel planes with small kernels, which
-    oneDNN serves slowly: with it switched off, one codec call on 32 64-px crops took 14 ms instead of 21
-    (one thread), with results equal to 4e-7. Eager only: a compiled graph chooses its own kernels.
+    oneDNN serves slowly at one thread: with it switched off, one codec call on 32 64-px crops took 15-16 ms
+    instead of 17-18, with results equal to 4e-7 (at two threads the gain was within this machine's noise).
+    Eager only: a compiled graph chooses its own kernels.
     """
     if images.device.type != 'cpu' or torch.compiler.is_compiling():
         yield
