@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The DDR ablation: RRDB (b+n) against RRDB-DDR (b+n), paired by seed, and docs/ABLATION.md.
 
-    python scripts/ddr_ablation.py                       # 2 seeds x 2 arms x 750 iterations, then the report
+    python scripts/ddr_ablation.py                       # 2 seeds x 2 arms x 1000 iterations, then the report
     python scripts/ddr_ablation.py --skip-training       # only evaluate the runs and write the report
 
 Both arms start from the shipped RRDB (clean), train on the same blur + noise pipeline (their option files
@@ -33,7 +33,7 @@ SPECS = ('clean',) + DEGRADED_SPECS + ('jpeg30',)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
-    parser.add_argument('--iterations', type=int, default=750)
+    parser.add_argument('--iterations', type=int, default=1000)
     parser.add_argument('--encoder', default='weights/ddr_encoder_blind_x4_lite.pth', help='frozen DDR encoder')
     parser.add_argument('--prefix', default='ablation', help='experiment names: PREFIX_ARM_bn_seedS')
     parser.add_argument('--experiments', default=os.path.join(ROOT, 'experiments'),
