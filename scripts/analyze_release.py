@@ -18,17 +18,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
 from ddrsr.analysis.reproduction import release  # noqa: E402
+from ddrsr.analysis.reproduction.commands import add_report_arguments  # noqa: E402
 from ddrsr.analysis.reproduction.sections import ReportPaths  # noqa: E402
 from ddrsr.analysis.reproduction.stages import Cache  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--stages', nargs='+', default=list(release.STAGES), choices=release.STAGES)
-    parser.add_argument('--redo', nargs='*', default=[], choices=release.STAGES, help='measure these stages again')
-    parser.add_argument('--work', default='results/analyze_release', help='cached results')
-    parser.add_argument('--doc', default='docs/ANALYSIS_RELEASE.md')
-    parser.add_argument('--figures', default='docs/analysis', help='folder for the figures the doc shows')
+    add_report_arguments(parser, release.STAGES, work='results/analyze_release', doc='docs/ANALYSIS_RELEASE.md')
     return parser.parse_args(argv)
 
 

@@ -33,17 +33,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
 from ddrsr.analysis.reproduction import report, runs, stages  # noqa: E402
+from ddrsr.analysis.reproduction.commands import add_report_arguments  # noqa: E402
 from ddrsr.analysis.reproduction.sections import ReportPaths  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--stages', nargs='+', default=list(stages.STAGES), choices=stages.STAGES)
-    parser.add_argument('--redo', nargs='*', default=[], choices=stages.STAGES, help='measure these stages again')
+    add_report_arguments(parser, stages.STAGES, work='results/reproduce_ddr', doc='docs/ANALYSIS.md')
     parser.add_argument('--only', nargs='+', help='train only these runs: gr nogr gr_more nogr_more')
-    parser.add_argument('--work', default='results/reproduce_ddr', help='cached results and derived option files')
-    parser.add_argument('--doc', default='docs/ANALYSIS.md')
-    parser.add_argument('--figures', default='docs/analysis', help='folder for the figures the doc shows')
     return parser.parse_args(argv)
 
 

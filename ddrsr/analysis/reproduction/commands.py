@@ -32,3 +32,14 @@ def copy_figure(path, figures, doc, name):
     target = os.path.join(figures, name)
     shutil.copyfile(path, target)
     return os.path.relpath(target, os.path.dirname(os.path.abspath(doc)))
+
+
+def add_report_arguments(parser, stages, work, doc, figures='docs/analysis'):
+    """The options every cached-stages report script takes: which stages, which to redo, where the cache, the
+    Markdown file and its figures go."""
+    parser.add_argument('--stages', nargs='+', default=list(stages), choices=stages)
+    parser.add_argument('--redo', nargs='*', default=[], choices=stages, help='measure these stages again')
+    parser.add_argument('--work', default=work, help='cached results (and derived option files)')
+    parser.add_argument('--doc', default=doc)
+    parser.add_argument('--figures', default=figures, help='folder for the figures the doc shows')
+    return parser
