@@ -14,7 +14,6 @@ paper's test sets) → [optional JPEG before the noise] → Gaussian/Poisson noi
 All tensors are ``(B, 3, H, W)`` RGB in [0, 1]; randomness comes from an explicit ``torch.Generator``
 on the same device as the images.
 """
-import contextlib
 import functools
 import re
 from dataclasses import dataclass
@@ -261,25 +260,8 @@ def jpeg(images, quality):
         quality (Tensor): ``(B,)`` JPEG quality in [1, 100], 0 for "no JPEG".
     """
     quality = quality.to(device=images.device, dtype=images.dtype)
-    with _native_cpu_convolutions(images):
-        coded = jpeg_codec_differentiable(images, quality.clamp_min(1))
+    coded = jpeg_codec_differentiable(images, quality.clamp_min(1))
     return torch.where((quality > 0)[:, None, None, None], coded, images)
-
-
-@contextlib.contextmanager
-def _native_cpu_convolutions(images):
-    """On the CPU, run the convolutions inside with ATen's own kernels instead of oneDNN's.
-
-    The codec's antialiased chroma subsampling convolves single-channel planes with small kernels, which
-    oneDNN serves slowly at one thread: with it switched off, one codec call on 32 64-px crops took 15-16 ms
-    instead of 17-18, with results equal to 4e-7 (at two threads the gain was within this machine's noise).
-    Eager only: a compiled graph chooses its own kernels.
-    """
-    if images.device.type != 'cpu' or torch.compiler.is_compiling():
-        yield
-        return
-    with torch.backends.mkldnn.flags(enabled=False, deterministic=None, allow_tf32=None, fp32_precision=None):
-        yield
 
 
 def _jpeg_quantized(images, quality):
