@@ -20,7 +20,7 @@ from ddrsr.analysis.verdicts import chi_text, spearman
 from ddrsr.utils.atomic_file import AtomicFile
 
 from .commands import ROOT, copy_figure
-from .runs import DEFAULT_ENCODER_LAYER, OTHER_LAYERS, patch_arguments
+from .runs import DEFAULT_ENCODER_LAYER, OTHER_LAYERS, link_checkpoints, numbered_checkpoints, patch_arguments
 from .sections import section_generalization
 from .stages import measure, stage_generalization
 
@@ -38,23 +38,10 @@ def blind_checkpoints(folder, experiment=BLIND_EXPERIMENT, start=BLIND_START):
     Returns the links in iteration order; empty when the run's checkpoints are not there (another machine),
     in which case only the cache can serve.
     """
-    models = os.path.join(ROOT, experiment, 'models')
-    if not os.path.isdir(models):
+    found = numbered_checkpoints(experiment)
+    if not found:
         return []
-    os.makedirs(folder, exist_ok=True)
-    sources = {0: os.path.join(ROOT, start)}
-    for name in os.listdir(models):
-        stem = name[len('net_g_'):-len('.pth')] if name.startswith('net_g_') and name.endswith('.pth') else ''
-        if stem.isdigit():
-            sources[int(stem)] = os.path.join(models, name)
-    links = []
-    for iteration in sorted(sources):
-        link = os.path.join(folder, f'net_g_{iteration}.pth')
-        if os.path.lexists(link):
-            os.remove(link)
-        os.symlink(sources[iteration], link)
-        links.append(link)
-    return links
+    return link_checkpoints({0: os.path.join(ROOT, start), **found}, folder)
 
 
 def stage_evolution(cache):

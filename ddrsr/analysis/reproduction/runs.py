@@ -144,25 +144,43 @@ def analysed_models(runs, gan_start):
     return models
 
 
+def numbered_checkpoints(experiment):
+    """``{N: path}`` of the ``net_g_<N>.pth`` files in ``experiment``/models (relative to the root); {} if none."""
+    models = os.path.join(ROOT, experiment, 'models')
+    if not os.path.isdir(models):
+        return {}
+    found = {}
+    for name in os.listdir(models):
+        stem = name[len('net_g_'):-len('.pth')] if name.startswith('net_g_') and name.endswith('.pth') else ''
+        if stem.isdigit():
+            found[int(stem)] = os.path.join(models, name)
+    return found
+
+
+def link_checkpoints(sources, folder):
+    """Links ``folder/net_g_<N>.pth`` -> ``sources[N]`` (replacing old links); returns them in iteration order.
+
+    ``ddrsr evolution`` numbers checkpoints by their file name, so this is how a checkpoint gets its iteration.
+    """
+    os.makedirs(folder, exist_ok=True)
+    links = []
+    for iteration in sorted(sources):
+        link = os.path.join(folder, f'net_g_{iteration}.pth')
+        if os.path.lexists(link):
+            os.remove(link)
+        os.symlink(sources[iteration], link)
+        links.append(link)
+    return links
+
+
 def cumulative_checkpoints(runs, gr, gan_start, folder):
     """Links ``net_g_<L1 iterations so far>.pth`` to the L1-only checkpoints of run ``gr`` and its "more" run.
 
     ``ddrsr evolution`` numbers checkpoints by their file name, so the continuation's ``net_g_500.pth``
     becomes ``net_g_<gan_start + 500>.pth`` here.
     """
-    os.makedirs(folder, exist_ok=True)
-    links = []
-    for run, offset, last in ((runs[gr], 0, gan_start), (runs[f'{gr}_more'], gan_start, None)):
-        models = os.path.join(ROOT, run['experiment'], 'models')
-        if not os.path.isdir(models):
-            continue
-        for name in os.listdir(models):
-            stem = name[len('net_g_'):-len('.pth')] if name.startswith('net_g_') and name.endswith('.pth') else ''
-            if not stem.isdigit() or (last is not None and int(stem) > last):
-                continue
-            link = os.path.join(folder, f'net_g_{offset + int(stem)}.pth')
-            if os.path.lexists(link):
-                os.remove(link)
-            os.symlink(os.path.join(models, name), link)
-            links.append((offset + int(stem), link))
-    return [link for _, link in sorted(links)]
+    sources = {iteration: path for iteration, path in numbered_checkpoints(runs[gr]['experiment']).items()
+               if iteration <= gan_start}
+    sources.update({gan_start + iteration: path
+                    for iteration, path in numbered_checkpoints(runs[f'{gr}_more']['experiment']).items()})
+    return link_checkpoints(sources, folder)
