@@ -39,6 +39,8 @@ class LoadedModel:
         supports_half (bool): runs in fp16 on CUDA.
         arch (dict, optional): the ``network_g`` options it was built from (None for a wrapped module).
         weights (str, optional): the checkpoint it was loaded from.
+        detail (float, optional): where between its fidelity end (0) and its base model's look (1) the weights
+            were composed (``ddrsr.weights.delta``); None for a model without a detail knob.
 
     >>> from ddrsr.archs import RRDBNetDDR
     >>> loaded = LoadedModel.from_module(RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False))
@@ -56,6 +58,7 @@ class LoadedModel:
     supports_half: bool = True
     arch: Optional[dict] = None
     weights: Optional[str] = None
+    detail: Optional[float] = None
 
     @property
     def has_clean_embedding(self):
@@ -96,7 +99,39 @@ def build_generator(network_opt):
         raise DDRSRError(f'cannot build network {network_opt.get("type")!r}: {error}') from None
 
 
-def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None, hint=None):
+def detail_state(zoo_name, entry, path, detail):
+    """The state dict of zoo model ``zoo_name`` at ``detail``: its weights file ``path`` composed with its base.
+
+    ``entry['detail']`` names the base zoo model (``base``), the tensors that fade (``fade``, ``style``) and the
+    default detail. ``path`` may be the shipped delta file or a whole checkpoint of the same network (a training
+    run's ``net_g_*.pth``): tensors both hold are interpolated, so a whole file works as well.
+    """
+    from ddrsr.weights.checkpoint import load_state_dict_file
+    from ddrsr.weights.delta import compose_state, read_base_reference
+    from ddrsr.weights.manifest import sha256_file, verify_shipped
+    from ddrsr.zoo import WEIGHTS_DIR, shipped_file
+
+    knob = entry['detail']
+    base_name = knob['base']
+    base_path = shipped_file(base_name)
+    if not os.path.isfile(base_path):
+        raise DDRSRError(f'model {zoo_name!r} is stored as a difference from {base_name!r}, whose weights are missing '
+                         f'at {base_path!r}; import them with python scripts/import_realesrgan.py')
+    if os.path.dirname(os.path.abspath(base_path)) == os.path.abspath(WEIGHTS_DIR):
+        verify_shipped(base_path, WEIGHTS_DIR)
+    if str(path).endswith('.safetensors'):
+        from ddrsr.weights.file_format import read_metadata
+
+        reference = read_base_reference(read_metadata(path))
+        if reference and reference[1] and reference[1] != sha256_file(base_path):
+            raise DDRSRError(f'{path} was made over {reference[0]} with sha256 {reference[1][:16]}..., but '
+                             f'{base_path} differs; restore the base file (git checkout weights/)')
+    value = knob.get('default', 0.0) if detail is None else detail
+    return compose_state(load_state_dict_file(path), load_state_dict_file(base_path), value,
+                         fade=knob.get('fade', ()), style=knob.get('style', 'keep')), float(value)
+
+
+def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None, hint=None, detail=None):
     """Build a network, load its weights, and describe it.
 
     Args:
@@ -109,12 +144,14 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         name (str, optional): the descriptor's name (default: the zoo name, else the checkpoint's file stem).
         scale (int, optional): SR factor for a ``network_g`` dict (default: its ``scale``/``upscale``, else 4).
         hint (str, optional): what to tell the user when the checkpoint does not fit the architecture.
+        detail (float, optional): for a zoo model with a detail knob (``rrdb_ddr_real_x4``), 0 (fidelity) to 1
+            (its base model's look); default: the model's own default. DDRSRError for other models.
 
     Returns:
         LoadedModel: the network frozen (``requires_grad=False``) in ``eval()`` mode on ``device``.
     """
     from ddrsr.weights.checkpoint import load_into
-    from ddrsr.zoo import DEFAULT_MODEL, WEIGHTS_DIR, model_entry, shipped_file
+    from ddrsr.zoo import DEFAULT_MODEL, MODELS, WEIGHTS_DIR, model_entry, shipped_file
 
     if opt is not None and model is not None:
         raise DDRSRError('give a zoo model name or an option file, not both')
@@ -125,6 +162,8 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         else:
             arch = dict(model)
             scale = int(scale or arch.get('scale') or arch.get('upscale') or 4)
+        if detail is not None:
+            raise DDRSRError('--detail needs a zoo model with a detail knob (rrdb_ddr_real_x4), not an option file')
         if not weights:
             raise DDRSRError('--opt builds the architecture only; pass the checkpoint to analyse with --weights')
         if not os.path.isfile(weights):
@@ -143,10 +182,17 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         if weights is None and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):
             from ddrsr.weights.manifest import verify_shipped
             verify_shipped(path, WEIGHTS_DIR)  # before unpickling anything: a corrupt file gets a clear message
+        state = None
+        if entry.get('detail'):
+            state, detail = detail_state(zoo_name, entry, path, detail)
+        elif detail is not None:
+            knobs = sorted(n for n, e in MODELS.items() if e.get('detail'))
+            raise DDRSRError(f'model {zoo_name!r} has no detail knob; --detail works with {", ".join(knobs)}')
         from basicsr.archs import build_network
         network = load_into(build_network(arch), path,
-                            hint or f'they are not weights for model {zoo_name!r}; pass the matching -n model name')
+                            hint or f'they are not weights for model {zoo_name!r}; pass the matching -n model name',
+                            state=state)
         name = name or zoo_name
     network = network.eval().requires_grad_(False).to(torch.device(device))
     loaded = LoadedModel.from_module(network, scale=scale, name=name)
-    return dataclasses.replace(loaded, arch=arch, weights=path)
+    return dataclasses.replace(loaded, arch=arch, weights=path, detail=detail)

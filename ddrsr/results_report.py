@@ -18,6 +18,13 @@ DEGRADED_SPECS = ('blur2', 'noise20', 'blur2_noise20')
 DEFAULT_MODEL_GAINS = {'blur2': 1.0, 'jpeg30': 1.0, 'noise20': 2.0, 'blur2_noise20': 2.0}
 # DDR guidance: (with DDR, without DDR) pairs trained on the same data from the same start.
 DDR_PAIRS = (('rrdb_ddr_bn_x4_lite', 'rrdb_bn_x4_lite'), ('rrdb_ddr_bn_x4', 'rrdb_bn_x4'))
+# The full-size model's ship rule (fixed before training): its fidelity end (detail 0) against bicubic and the lite
+# default; its Real-ESRGAN end (detail 1) against x4plus itself.
+FULL_FIDELITY, FULL_PERCEPTUAL, X4PLUS, LITE_DEFAULT = ('rrdb_ddr_real_x4@0', 'rrdb_ddr_real_x4@1', 'realesrgan_x4plus',
+                                                        'rrdb_ddr_real_x4_lite')
+FULL_FIDELITY_GAINS = {'blur2': 1.0, 'jpeg30': 1.0}
+MAX_JPEG_BLOCKINESS = 1.10
+NIQE_SLACK, NIQE_SPECS = 0.3, ('clean', 'blur2', 'jpeg30')
 
 
 def mean_psnr(row, specs=DEGRADED_SPECS):
@@ -37,6 +44,7 @@ def check_targets(table, default_model):
                 value = float(table[default_model][spec]['psnr'] - table['bicubic'][spec]['psnr'])
                 checks.append({'target': f'{default_model} - bicubic on {spec} (dB)', 'value': value,
                                'required': gain, 'met': value >= gain})
+    checks += full_size_checks(table)
     for with_ddr, without_ddr in DDR_PAIRS:
         if with_ddr in table and without_ddr in table:
             ddr, plain = mean_psnr(table[with_ddr]), mean_psnr(table[without_ddr])
@@ -44,6 +52,41 @@ def check_targets(table, default_model):
                 ddr, plain = float(ddr), float(plain)
                 checks.append({'target': f'{with_ddr} - {without_ddr}, mean PSNR over {", ".join(DEGRADED_SPECS)} (dB)',
                                'value': ddr - plain, 'required': 0.0, 'met': ddr >= plain})
+    return checks
+
+
+def full_size_checks(table):
+    """The full-size model's ship rule, for the rows present (see :data:`FULL_FIDELITY` and the constants by it)."""
+    checks = []
+
+    def check(target, value, required, met, at_most=False):
+        checks.append({'target': target, 'value': float(value), 'required': float(required), 'met': bool(met),
+                       'at_most': at_most})
+
+    def gain(row, spec):
+        return table[row][spec]['psnr'] - table['bicubic'][spec]['psnr']
+
+    if FULL_FIDELITY in table and 'bicubic' in table:
+        row = table[FULL_FIDELITY]
+        for spec in row:
+            floor = max(FULL_FIDELITY_GAINS.get(spec, float('-inf')),
+                        gain(LITE_DEFAULT, spec) if LITE_DEFAULT in table else float('-inf'))
+            if floor > float('-inf'):
+                check(f'{FULL_FIDELITY} - bicubic on {spec} (dB; >= the lite default\'s)', gain(FULL_FIDELITY, spec),
+                      floor, gain(FULL_FIDELITY, spec) >= floor)
+        if 'jpeg30' in row:
+            value = row['jpeg30']['blockiness']
+            check(f'{FULL_FIDELITY} blockiness on jpeg30', value, MAX_JPEG_BLOCKINESS, value <= MAX_JPEG_BLOCKINESS,
+                  at_most=True)
+    if FULL_PERCEPTUAL in table and X4PLUS in table:
+        ours, anchor = table[FULL_PERCEPTUAL], table[X4PLUS]
+        for spec in ours:
+            check(f'{FULL_PERCEPTUAL} - {X4PLUS} PSNR on {spec} (dB)', ours[spec]['psnr'] - anchor[spec]['psnr'], 0,
+                  ours[spec]['psnr'] >= anchor[spec]['psnr'])
+            if spec in NIQE_SPECS and 'niqe' in ours[spec]:
+                value = ours[spec]['niqe'] - anchor[spec]['niqe']
+                check(f'{FULL_PERCEPTUAL} - {X4PLUS} NIQE on {spec}', value, NIQE_SLACK, value <= NIQE_SLACK,
+                      at_most=True)
     return checks
 
 
@@ -82,7 +125,36 @@ def results_markdown(report, labels, command=None):
             if name != 'bicubic':
                 gains = [f'{row[spec]["psnr"] - table["bicubic"][spec]["psnr"]:+.2f}' for spec in specs]
                 lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(gains) + ' |')
-    per_crop = report.get('per_crop_model')
+    if any('blockiness' in cell for row in table.values() for cell in row.values()):
+        lines += ['', '## Blockiness', '',
+                  'Mean |ΔY| across the LR 8×8 JPEG block edges (HR rows and columns at multiples of '
+                  f'{8 * report["scale"]}) over the mean |ΔY| across the other LR pixel edges (multiples of '
+                  f'{report["scale"]}), pooled over the crops (`ddrsr.evaluation.blockiness`): ~1 means no grid; '
+                  'visible 8×8 blocks score above 1.', '',
+                  '| model | ' + ' | '.join(specs) + ' |', '|---' * (len(specs) + 1) + '|']
+        for name, row in table.items():
+            lines.append(f'| {labels.get(name, name)} | '
+                         + ' | '.join(f'{row[spec].get("blockiness", float("nan")):.2f}' for spec in specs) + ' |')
+    per_crop_models = report.get('per_crop_model')
+    for per_crop in ([per_crop_models] if isinstance(per_crop_models, str) else per_crop_models or []):
+        lines += per_crop_lines(table, specs, per_crop, labels)
+    checks = report.get('targets') or []
+    if checks:
+        lines += ['', '## Targets', '', '| target | measured | required | met |', '|---|---|---|---|']
+        for check in checks:
+            bound = '≤' if check.get('at_most') else '≥'
+            lines.append(f'| {check["target"]} | {check["value"]:+.2f} | {bound} {check["required"]:+.2f} | '
+                         f'{"yes" if check["met"] else "**no**"} |')
+    if report.get('visual'):
+        lines += ['', '## Visual comparison', '',
+                  'Columns: the LQ input (nearest-neighbour enlarged), bicubic, then each model, then the ground truth.',
+                  '', f'![visual comparison]({os.path.basename(report["visual"])})']
+    return '\n'.join(lines) + '\n'
+
+
+def per_crop_lines(table, specs, per_crop, labels):
+    """The per-crop gain table of row ``per_crop`` over bicubic (no lines when either row is missing)."""
+    lines = []
     if per_crop in table and 'bicubic' in table:
         row, bicubic = table[per_crop], table['bicubic']
         crops = list(row[specs[0]].get('per_image', {}))
@@ -96,17 +168,7 @@ def results_markdown(report, labels, command=None):
                 gains = [f'{row[spec]["per_image"][crop] - bicubic[spec]["per_image"][crop]:+.2f}' for spec in specs]
                 lines.append(f'| {os.path.splitext(crop)[0]} | {bicubic[specs[0]]["per_image"][crop]:.2f} | '
                              + ' | '.join(gains) + ' |')
-    checks = report.get('targets') or []
-    if checks:
-        lines += ['', '## Targets', '', '| target | measured | required | met |', '|---|---|---|---|']
-        for check in checks:
-            lines.append(f'| {check["target"]} | {check["value"]:+.2f} | ≥ {check["required"]:+.2f} | '
-                         f'{"yes" if check["met"] else "**no**"} |')
-    if report.get('visual'):
-        lines += ['', '## Visual comparison', '',
-                  'Columns: the LQ input (nearest-neighbour enlarged), bicubic, then each model, then the ground truth.',
-                  '', f'![visual comparison]({os.path.basename(report["visual"])})']
-    return '\n'.join(lines) + '\n'
+    return lines
 
 
 @torch.inference_mode()

@@ -29,6 +29,18 @@ MODELS = {
         # v3 (2026-11-30): SR = bicubic + learned residual, guided by the blind encoder (weights/README.md).
         'arch': {**_LITE_DDR, 'global_residual': 'bicubic'}, 'options': 'options/train_rrdb_ddr_real_x4_lite_v3.yml',
     },
+    'rrdb_ddr_real_x4': {
+        # Real-ESRGAN's x4plus trunk, steered by the blind lite encoder through a StyleMod per block; fine-tuned
+        # on 2 CPU cores with a pixel loss (trunk frozen). Ships as a delta over realesrgan_x4plus (ddrsr.weights.delta).
+        'file': 'rrdb_ddr_real_x4.safetensors', 'scale': 4, 'label': 'RRDB-DDR x4plus (full size)',
+        'description': "RRDBNet-DDR 64/23/32 on Real-ESRGAN's x4plus trunk, DDR-steered, fine-tuned for fidelity; "
+                       '--detail walks to x4plus\'s look',
+        'arch': {'type': 'RRDBNetDDR', 'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32, 'scale': 4,
+                 'use_ddr': True, 'encoder': {'generator': _LITE_ENCODER, 'layer': 'body.7', 'embed_dim': 64}},
+        'options': 'options/train_rrdb_ddr_real_x4plus.yml',
+        # detail 0: the fine-tuned weights; 1: x4plus's shared tensors, the StyleMods faded to the identity.
+        'detail': {'base': 'realesrgan_x4plus', 'default': 0.0, 'fade': ['style_mods'], 'style': 'fade'},
+    },
     'rrdb_ddr_bn_x4_lite': {
         'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',
         'description': 'RRDBNet-DDR fine-tuned from RRDB (clean) on blur + noise (lite)',
@@ -43,6 +55,15 @@ MODELS = {
         'file': 'rrdb_clean_x4_lite.pth', 'scale': 4, 'label': 'RRDB (clean)',
         'description': 'plain RRDBNet on clean bicubic x4 (lite; the FAIG baseline)',
         'arch': _LITE_PLAIN, 'options': 'options/train_rrdb_clean_x4_lite.yml',
+    },
+    'realesrgan_x4plus': {
+        # Imported, not trained here: Real-ESRGAN's RealESRGAN_x4plus (BSD-3-Clause, notice in weights/README.md),
+        # written by scripts/import_realesrgan.py as fp16 safetensors only (no .pth beside it).
+        'file': 'realesrgan_x4plus.safetensors', 'scale': 4, 'label': 'Real-ESRGAN x4plus',
+        'description': "Real-ESRGAN's x4plus RRDBNet (64/23/32, GAN-trained on real degradations), imported unchanged",
+        'arch': {'type': 'RRDBNetDDR', 'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32, 'scale': 4,
+                 'use_ddr': False},
+        'imported': True,
     },
     'srgan_encoder_x4_lite': {
         'file': 'ddr_encoder_srgan_x4_lite.pth', 'scale': 4, 'label': 'SRGAN encoder (clean)',
@@ -66,7 +87,8 @@ def model_entry(name):
 
 
 def weights_path(name):
-    """The shipped ``.pth`` of ``name`` (the BasicSR file, for ``pretrain_network_g``)."""
+    """The shipped file of ``name``: the BasicSR ``.pth`` for ``pretrain_network_g``, or the ``.safetensors`` of an
+    imported model (which ships as that alone)."""
     return os.path.join(WEIGHTS_DIR, MODELS[name]['file'])
 
 
@@ -78,6 +100,14 @@ def shipped_file(name):
     path = weights_path(name)
     companion = os.path.splitext(path)[0] + '.safetensors'
     return companion if os.path.isfile(companion) else path
+
+
+def ships_pth(name):
+    """Whether zoo model ``name`` ships as a BasicSR ``.pth`` with companions (``.safetensors`` + card).
+
+    Imported models (``realesrgan_x4plus``) and delta files over a base model ship as one ``.safetensors``
+    with its card."""
+    return MODELS[name]['file'].endswith('.pth')
 
 
 def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):

@@ -4,6 +4,10 @@
     python scripts/ship_weights.py experiments/NAME/models/net_g_latest.pth weights/NAME.pth [--fp16] \
         [--options options/train_NAME.yml] [--iterations N]
     python scripts/ship_weights.py --manifest_only [--weights_dir weights]
+    python scripts/ship_weights.py CHECKPOINT weights/rrdb_ddr_real_x4.safetensors --delta rrdb_ddr_real_x4
+
+``--delta NAME`` ships a zoo model that has a detail knob as a ``.safetensors`` holding only what differs from its
+base model (realesrgan_x4plus for rrdb_ddr_real_x4), with its card (``ddrsr.weights.companions.ship_delta``).
 
 Optimizer state, the raw ``params`` and the discriminator are left behind. ``--fp16`` halves the file
 for full-scale networks (``ddrsr.zoo`` casts back to fp32 on load). Then ``SHA256SUMS`` beside the
@@ -33,6 +37,8 @@ def main(argv=None):
     parser.add_argument('--options', default=None, help='option file that trained it (default: the zoo entry\'s)')
     parser.add_argument('--iterations', type=int, default=None,
                         help='iterations it trained for (default: the option file\'s total_iter)')
+    parser.add_argument('--delta', metavar='NAME', default=None,
+                        help='ship zoo model NAME as a delta over its base model (a .safetensors output)')
     parser.add_argument('--manifest_only', action='store_true',
                         help=f'only regenerate the zoo files\' companions and {MANIFEST_NAME}')
     parser.add_argument('--weights_dir', default=WEIGHTS_DIR, help='folder of --manifest_only (default: weights/)')
@@ -43,6 +49,12 @@ def main(argv=None):
         return
     if not args.checkpoint or not args.output:
         parser.error('give CHECKPOINT and OUTPUT, or --manifest_only')
+    if args.delta:
+        from ddrsr.weights.companions import ship_delta
+
+        print(json.dumps(ship_delta(args.checkpoint, args.output, args.delta, options=args.options,
+                                    iterations=args.iterations), indent=1))
+        return
     print(json.dumps(ship_checkpoint(args.checkpoint, args.output, fp16=args.fp16, options=args.options,
                                      iterations=args.iterations), indent=1))
 

@@ -17,7 +17,7 @@ from ddrsr.weights.file_format import ENCODER_LAYER_KEY, read_weights, serialize
 from ddrsr.weights.manifest import read_manifest, sha256_file, ship_checkpoint
 from tiny_models import TINY_ENCODER, tiny_ddr_net
 
-SHIPPED = [name for name in zoo.MODELS if os.path.isfile(zoo.weights_path(name))]
+SHIPPED = [name for name in zoo.MODELS if zoo.ships_pth(name) and os.path.isfile(zoo.weights_path(name))]
 RRDB_SHIPPED = [name for name in SHIPPED if zoo.MODELS[name]['arch']['type'] == 'RRDBNetDDR']
 
 

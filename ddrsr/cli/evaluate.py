@@ -9,7 +9,7 @@ def cmd_evaluate(args):
     """PSNR/SSIM(/NIQE) per named spec for bicubic and each model; optionally a Markdown report and a visual PNG."""
     from ddrsr.evaluation import bicubic_upscaler, evaluate
     from ddrsr.utils.device import resolve_device
-    from ddrsr.results_report import check_targets, results_markdown, save_visual_comparison
+    from ddrsr.results_report import FULL_FIDELITY, check_targets, results_markdown, save_visual_comparison
     from ddrsr.loader import load
     from ddrsr.zoo import DEFAULT_MODEL, model_entry
 
@@ -17,21 +17,25 @@ def cmd_evaluate(args):
     candidates = [('bicubic', bicubic_upscaler(args.scale))]
     labels = {'bicubic': 'bicubic'}
     for name in args.model:
-        # NAME=CHECKPOINT: the zoo model NAME's architecture with a training checkpoint's weights (params_ema).
-        zoo_name, _, checkpoint = name.partition('=')
-        loaded = load(zoo_name, weights=checkpoint or None, device=device,
+        # NAME=CHECKPOINT: the zoo model NAME's architecture with a training checkpoint's weights (params_ema);
+        # NAME@DETAIL: a model with a detail knob at that detail.
+        model_token, _, checkpoint = name.partition('=')
+        zoo_name, at, detail = model_token.partition('@')
+        loaded = load(zoo_name, weights=checkpoint or None, device=device, detail=_detail(detail) if at else None,
                       hint=f'pass the zoo model whose architecture {checkpoint!r} was trained with')
         if loaded.scale != args.scale:
             raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
         candidates.append((name, loaded.network))
-        labels[name] = name if checkpoint else model_entry(name).get('label', name)
+        label = model_entry(zoo_name).get('label', zoo_name)
+        labels[name] = name if checkpoint else (f'{label}, detail {loaded.detail:g}' if at else label)
     table = {}
     for name, upscale in candidates:
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
                                crop_size=args.crop_size, seed=args.seed, device=device, niqe=args.niqe)
     report = {'hr': args.hr, 'meta_info': args.meta_info, 'crop_size': args.crop_size, 'scale': args.scale,
               'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL),
-              'per_crop_model': DEFAULT_MODEL if DEFAULT_MODEL in table else next(iter(args.model), None)}
+              'per_crop_model': [name for name in (DEFAULT_MODEL, FULL_FIDELITY) if name in table]
+              or [next(iter(args.model), None)]}
     if args.visual:
         shown = [(labels[name], upscale) for name, upscale in candidates]
         report['visual'] = save_visual_comparison(shown, args.hr, args.visual_specs or args.specs, args.visual,
@@ -46,6 +50,13 @@ def cmd_evaluate(args):
     return report
 
 
+def _detail(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise DDRSRError(f'-n NAME@DETAIL needs a number from 0 to 1 after @, got {text!r}') from None
+
+
 def add_subcommands(subparsers):
     evaluate = parser_with_example(
         subparsers, 'evaluate', 'PSNR/SSIM (Y, border = scale) per degradation spec, against bicubic.',
@@ -53,7 +64,8 @@ def add_subcommands(subparsers):
         '--meta_info scripts/debian_photos_val.txt')
     evaluate.add_argument('-n', '--model', action='append', default=[],
                           help='zoo model name, or NAME=CHECKPOINT for a checkpoint of that architecture '
-                          '(e.g. rrdb_bn_x4_lite=experiments/x/models/net_g_1000.pth); repeat for several')
+                          '(e.g. rrdb_bn_x4_lite=experiments/x/models/net_g_1000.pth), or NAME@DETAIL for a model '
+                          'with a detail knob (rrdb_ddr_real_x4@0.5); repeat for several')
     evaluate.add_argument('--hr', required=True, help='folder of HR images')
     evaluate.add_argument('--meta_info', help='file listing the HR images to use (default: all in --hr)')
     evaluate.add_argument('--specs', nargs='+', default=['clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'])

@@ -5,6 +5,7 @@ Examples:
     python inference.py -i photo.jpg -o out -s 2 -t 256   # one file, x2 output, 256-pixel tiles
     python inference.py -i photos --backend torch --ext png   # the default is auto (onnxruntime on the CPU)
     python inference.py -i photo.jpg --strength 0.5       # restore half as strongly (keeps grain, bokeh)
+    python inference.py -n rrdb_ddr_real_x4 --detail 0.5  # full size, halfway to Real-ESRGAN's look
 
 Every failed input prints one line ``ddrsr: error: <file>: <what to do>`` on stderr; the others go on.
 The exit status is 1 if any input failed (2 for a bad model or option, or an output folder that cannot
@@ -48,6 +49,9 @@ def add_arguments(parser):
                         help='restoration strength from 0 to 1.5 (default: 1): the DDR embedding is moved from the '
                         'clean embedding (0: treat the photo as clean) to the photo\'s own (1) and beyond (1.5: '
                         'restore harder); DDR models only')
+    parser.add_argument('--detail', type=float, default=None,
+                        help='for rrdb_ddr_real_x4: 0 (fidelity, the pixel-loss fine-tune) to 1 (Real-ESRGAN '
+                        'x4plus\'s sharper, painted look), by network interpolation (default: the model\'s own)')
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
                         help='inference engine (default: auto = onnxruntime on the CPU, exported once per weights '
                         'file and cached; torch on CUDA; torch with one warning if the export fails)')
@@ -119,7 +123,8 @@ def _upscale_all(args, stop, tally):
             warnings.simplefilter('always', BackendFallbackWarning)
             upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
                                   tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
-                                  onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength)
+                                  onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength,
+                                  detail=args.detail)
         for warning in caught:
             if issubclass(warning.category, BackendFallbackWarning):
                 print(f'ddrsr: warning: {warning.message}', file=sys.stderr)

@@ -172,6 +172,9 @@ class Upsampler:
             by ``e_clean + strength * (e - e_clean)``, ``e_clean`` being the model's ``clean_embedding``
             (mean embedding of clean patches): 0 treats the photo as clean, 1 as itself, 1.5 restores harder.
             Every tile uses that one steered embedding. It can be changed later (``upsampler.strength = 0.5``).
+        detail (float, optional): for a model with a detail knob (``rrdb_ddr_real_x4``), 0 (fidelity: the
+            pixel-loss fine-tune) to 1 (its base model's look, Real-ESRGAN x4plus): ESRGAN's network interpolation
+            (``ddrsr.weights.delta``). Default: the model's own. DDRSRError for other models.
 
     >>> from ddrsr.archs import RRDBNetDDR
     >>> from ddrsr.loader import LoadedModel
@@ -183,7 +186,7 @@ class Upsampler:
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
                  half=None, backend='auto', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
-                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0):
+                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0, detail=None):
         if backend not in BACKENDS:
             raise DDRSRError(f'unknown backend {backend!r}; use {", ".join(BACKENDS)}')
         if tile < 0 or tile_pad < 0:
@@ -193,7 +196,10 @@ class Upsampler:
         self.max_pixels = max_pixels
         self.device = resolve_device(device)
         from ddrsr.loader import as_loaded, load
-        loaded = load(model_name, weights=weights, device='cpu') if model is None else as_loaded(model)
+        if model is not None and detail is not None:
+            raise DDRSRError('detail is chosen when the weights are loaded: pass ddrsr.loader.load(name, detail=...) '
+                             'as model, or a model_name with detail')
+        loaded = load(model_name, weights=weights, device='cpu', detail=detail) if model is None else as_loaded(model)
         model = loaded.network
         self.loaded, self.scale, self.model_name, self.use_ddr = loaded, loaded.scale, loaded.name, loaded.use_ddr
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop

@@ -9,6 +9,7 @@ from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
 from .fast_step import FastStepMixin
 from .on_device_degradation import OnDeviceDegradationMixin
+from .param_groups import ParamGroupsMixin
 from .process_group import ProcessGroupMixin
 from .safe_loading import SafeLoadingMixin
 from .srgan_encoder_model import use_local_vgg_weights
@@ -16,7 +17,7 @@ from .srgan_encoder_model import use_local_vgg_weights
 
 @MODEL_REGISTRY.register()
 class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin, OnDeviceDegradationMixin,
-                 ProcessGroupMixin, SRModel):
+                 ProcessGroupMixin, ParamGroupsMixin, SRModel):
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with
@@ -25,6 +26,7 @@ class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastSt
       frozen encoder of ``net_g`` (and of ``net_g_ema``) after any ``pretrain_network_g``, so a plain
       RRDBNet checkpoint can initialise the rest.
     * ``degradation:`` configures the on-device random degradation.
+    * ``train.frozen`` / ``train.lr_scale`` freeze or slow down parts of the generator (``param_groups``).
     """
 
     def __init__(self, opt):

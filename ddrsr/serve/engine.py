@@ -126,6 +126,7 @@ class ServeEngine:
         model_name (str): zoo name of a DDR model whose weights hold a clean embedding (strength needs it).
         weights (str, optional): checkpoint to use instead of the shipped weights.
         device (str): ``auto``, ``cpu`` or ``cuda``.
+        detail (float, optional): the detail knob of a model that has one (``rrdb_ddr_real_x4``).
         tile (int): LR tile size of the full-size upscale (0: whole photos, no progress within a photo).
         max_pixels (int): refuse uploads with more pixels, from their header (0: no limit).
         regressors (str): the inspect regressors' ``.npz``.
@@ -136,10 +137,10 @@ class ServeEngine:
     """
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=DEFAULT_TILE,
-                 max_pixels=DEFAULT_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None):
+                 max_pixels=DEFAULT_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None, detail=None):
         from ddrsr.loader import load
 
-        model = load(model_name, weights=weights, device='cpu')
+        model = load(model_name, weights=weights, device='cpu', detail=detail)
         if not model.has_clean_embedding:
             raise DDRSRError(f'ddrsr serve shows the inspect report and a strength slider, which need a DDR model '
                              f'with a clean embedding; {model_name!r} has none: use -n {DEFAULT_MODEL}')

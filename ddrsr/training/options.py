@@ -18,7 +18,8 @@ PATH_KEYS = ('pretrain_network_g', 'pretrain_network_d', 'strict_load_g', 'stric
              'visualization', 'results_root')
 TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
               'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'gan_start_iter',
-              'amp', 'channels_last', 'compile')  # the last three: ddrsr's FastStepMixin
+              'amp', 'channels_last', 'compile',  # ddrsr's FastStepMixin
+              'frozen', 'lr_scale')  # ddrsr's ParamGroupsMixin
 LOSS_SECTIONS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'ldl_opt')
 VAL_KEYS = ('val_freq', 'save_img', 'metrics', 'pbar', 'suffix', 'ddr_chi')  # ddr_chi: ddrsr's CHI hook
 LOGGER_KEYS = ('print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb')

@@ -74,15 +74,19 @@ def write_clean_embedding(model_name, output, hr_dir, meta_info=None, count=512,
     Raises:
         DDRSRError: output equal to the input, a model without DDR encoder, no usable image.
     """
-    from ddrsr.zoo import load_model, weights_path
+    from ddrsr.loader import load
+    from ddrsr.zoo import model_entry, weights_path
 
     source = weights or weights_path(model_name)
     if os.path.abspath(output) == os.path.abspath(source):
         raise DDRSRError('--output must differ from the input checkpoint (the input is never modified)')
-    model = load_model(model_name, weights=weights)
-    if not getattr(model, 'use_ddr', False):
+    # A model with a detail knob is written at its fidelity end (detail 0), the weights its delta is taken from.
+    detail = 0.0 if model_entry(model_name).get('detail') else None
+    loaded = load(model_name, weights=weights, detail=detail)
+    model = loaded.network
+    if not loaded.use_ddr:
         raise DDRSRError(f'model {model_name!r} has no DDR encoder, so it has no clean embedding')
-    patches = clean_patches(hr_dir, meta_info, count, hr_size, model.scale, seed)
+    patches = clean_patches(hr_dir, meta_info, count, hr_size, loaded.scale, seed)
     clean, embeddings = mean_embedding(model, patches)
     model.clean_embedding.copy_(clean)
     dtype = checkpoint_dtype(source)

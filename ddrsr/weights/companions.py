@@ -144,11 +144,53 @@ def write_companions(pth_path, name=None, options=None, iterations=None):
 
 def write_all_companions(folder):
     """Regenerate the companions of every zoo ``.pth`` present in ``folder``; returns ``{name: paths}``."""
-    from ddrsr.zoo import MODELS
+    from ddrsr.zoo import MODELS, ships_pth
 
     written = {}
     for name, entry in MODELS.items():
         path = os.path.join(folder, os.path.basename(entry['file']))
-        if os.path.isfile(path):
+        if ships_pth(name) and os.path.isfile(path):  # imported files carry their own card
             written[name] = write_companions(path, name)
     return written
+
+
+def ship_delta(checkpoint, output, name, options=None, iterations=None):
+    """Ship zoo model ``name`` (one with a detail knob) as a delta ``.safetensors`` over its base, with its card.
+
+    Only the tensors of ``checkpoint``'s ``params_ema`` that the base model lacks or holds differently are stored,
+    in fp16 (``ddrsr.weights.delta``); the header names the base and its sha256, which the loader checks. The
+    card and ``SHA256SUMS`` beside ``output`` are rewritten. Returns ``{'file', 'sha256', 'bytes', 'parameters',
+    'stored', 'card'}`` (``parameters``: the whole network's; ``stored``: the delta's).
+    """
+    from ddrsr.errors import DDRSRError
+    from ddrsr.weights.checkpoint import load_state_dict_file
+    from ddrsr.weights.delta import delta_state
+    from ddrsr.weights.file_format import write_weights
+    from ddrsr.weights.manifest import write_manifest
+    from ddrsr.zoo import MODELS, shipped_file
+
+    entry = MODELS[name]
+    if not entry.get('detail'):
+        raise DDRSRError(f'model {name!r} has no base model to store a delta against')
+    base_name = entry['detail']['base']
+    base_path = shipped_file(base_name)
+    state = load_state_dict_file(checkpoint, 'params_ema')
+    delta = {k: v.half() if v.is_floating_point() else v
+             for k, v in delta_state(state, load_state_dict_file(base_path)).items()}
+    source_sha256 = sha256_file(checkpoint)
+    training = provenance(name, source_sha256, os.path.splitext(output)[0] + '.json', options, iterations)
+    metadata = header_metadata(name, entry, checkpoint, source_sha256, training)
+    metadata.update({'ddrsr.base_model': base_name, 'ddrsr.base_sha256': sha256_file(base_path)})
+    layer = entry['arch'].get('encoder', {}).get('layer') if entry['arch'].get('use_ddr') else None
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    write_weights(output, delta, layer, metadata)
+    card_path = os.path.splitext(output)[0] + '.json'
+    card = model_card(name, entry, {output: sha256_file(output)}, training, source_sha256,
+                      sum(v.numel() for v in state.values()))
+    card['ddrsr'].update({'base_model': base_name, 'stored_parameters': sum(v.numel() for v in delta.values()),
+                          'detail': entry['detail']})
+    with AtomicFile(card_path) as f:
+        f.write((json.dumps(card, indent=1) + '\n').encode('utf-8'))
+    write_manifest(os.path.dirname(os.path.abspath(output)))
+    return {'file': output, 'sha256': sha256_file(output), 'bytes': os.path.getsize(output),
+            'parameters': card['ddrsr']['parameters'], 'stored': card['ddrsr']['stored_parameters'], 'card': card_path}

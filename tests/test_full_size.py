@@ -1,0 +1,155 @@
+"""The full-size RRDBNet-DDR on Real-ESRGAN's x4plus trunk: identity at init, the delta file, the detail knob,
+and the training options that fine-tune it (frozen trunk, per-part learning rates)."""
+import glob
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from conftest import DATA, ROOT
+from ddrsr import zoo
+from ddrsr.archs import RRDBNetDDR
+from ddrsr.errors import DDRSRError
+from ddrsr.loader import build_generator, load
+from ddrsr.weights.checkpoint import load_state_dict_file
+from ddrsr.weights.delta import compose_state, delta_state
+from tiny_models import TINY_ENCODER
+
+
+def _x(seed=0, size=(16, 12)):
+    return torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(seed))
+
+
+def test_a_fresh_rrdbnet_ddr_on_the_x4plus_trunk_computes_x4plus_exactly():
+    """What training starts from: the x4plus state loaded non-strictly, StyleMods at zero, any embedding."""
+    x4plus = load('realesrgan_x4plus').network
+    fresh = build_generator(zoo.MODELS['rrdb_ddr_real_x4']['arch']).eval()
+    missing, unexpected = fresh.load_state_dict(x4plus.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(('style_mods.', 'encoder.', 'clean_embedding')) for k in missing)
+    x = _x()
+    with torch.no_grad():
+        assert torch.equal(fresh(x), x4plus(x))
+        assert torch.equal(fresh(x, embedding=torch.randn(1, 64)), x4plus(x))
+
+
+def test_detail_1_is_x4plus_and_detail_0_is_the_fine_tuned_model():
+    x4plus = load('realesrgan_x4plus').network
+    x = _x(1)
+    with torch.no_grad():
+        reference = x4plus(x)
+        at_one = load('rrdb_ddr_real_x4', detail=1).network(x)
+        at_zero = load('rrdb_ddr_real_x4', detail=0).network(x)
+    assert torch.equal(at_one, reference)  # StyleMods faded to the identity, x4plus's own head
+    assert (at_zero - reference).abs().mean() > 1e-3  # the fine-tune did move it
+
+
+def _high_frequency_energy(image):
+    """Mean squared Laplacian of the luma: what sharpening and painted texture raise."""
+    luma = image[:, 0] * 0.299 + image[:, 1] * 0.587 + image[:, 2] * 0.114
+    kernel = torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])[None, None]
+    return float(F.conv2d(luma[:, None], kernel).pow(2).mean())
+
+
+def test_high_frequency_energy_rises_monotonically_with_detail():
+    from ddrsr.inference import read_image
+
+    rgb = read_image(os.path.join(ROOT, 'inputs', 'seeding_detail.jpg')).rgb[40:88, 40:88]
+    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+    energies = []
+    with torch.no_grad():
+        for detail in (0, 0.25, 0.5, 0.75, 1):
+            energies.append(_high_frequency_energy(load('rrdb_ddr_real_x4', detail=detail).network(x).clamp(0, 1)))
+    assert all(b > a for a, b in zip(energies, energies[1:])), energies
+
+
+def test_the_delta_file_holds_only_what_differs_from_x4plus():
+    from safetensors import safe_open
+
+    path = zoo.shipped_file('rrdb_ddr_real_x4')
+    with safe_open(path, framework='pt') as f:
+        keys, meta = set(f.keys()), f.metadata()
+    assert meta['ddrsr.base_model'] == 'realesrgan_x4plus'
+    assert not any(k.startswith(('body.', 'conv_first.', 'conv_body.')) for k in keys)  # the frozen trunk
+    assert any(k.startswith('style_mods.') for k in keys) and any(k.startswith('encoder.') for k in keys)
+    assert os.path.getsize(path) < 4 * 2 ** 20
+
+
+def test_delta_and_compose_round_trip_on_a_tiny_network():
+    torch.manual_seed(0)
+    base = RRDBNetDDR(num_feat=8, num_block=2, num_grow_ch=4, use_ddr=False).state_dict()
+    tuned = RRDBNetDDR(num_feat=8, num_block=2, num_grow_ch=4, use_ddr=True, encoder=TINY_ENCODER)
+    tuned.load_state_dict(base, strict=False)
+    with torch.no_grad():
+        tuned.conv_last.weight.add_(1)
+        tuned.style_mods[0].to_beta.bias.fill_(0.5)
+    full = tuned.state_dict()
+    delta = delta_state(full, base)
+    assert 'conv_last.weight' in delta and 'conv_first.weight' not in delta and 'style_mods.0.to_beta.bias' in delta
+    for key, value in compose_state(delta, base, 0.0).items():
+        torch.testing.assert_close(value, full[key].float(), rtol=0, atol=0, equal_nan=True)  # NaN: clean_embedding
+    halfway = compose_state(delta, base, 0.5, fade=['style_mods'], style='fade')
+    assert torch.allclose(halfway['conv_last.weight'], (full['conv_last.weight'] + base['conv_last.weight']) / 2)
+    assert torch.allclose(halfway['style_mods.0.to_beta.bias'], torch.full((8,), 0.25))
+    kept = compose_state(delta, base, 1.0, fade=['style_mods'], style='keep')
+    assert torch.equal(kept['style_mods.0.to_beta.bias'], full['style_mods.0.to_beta.bias'])
+    with pytest.raises(DDRSRError, match='between 0'):
+        compose_state(delta, base, 1.5)
+
+
+def test_detail_is_refused_where_there_is_no_knob(capsys):
+    from ddrsr.cli.upscale import main
+    from ddrsr.inference import Upsampler
+
+    with pytest.raises(DDRSRError, match='no detail knob'):
+        Upsampler('rrdb_ddr_real_x4_lite', detail=0.5, device='cpu', backend='torch')
+    assert main(['-n', 'rrdb_clean_x4_lite', '--detail', '0.3', '-i', os.path.join(ROOT, 'inputs')]) == 2
+    assert 'no detail knob' in capsys.readouterr().err
+
+
+def _smoke_options(tmp_path, train_overrides):
+    with open(os.path.join(DATA, 'train_rrdb_ddr_smoke.yml')) as f:
+        opt = yaml.safe_load(f)
+    for dataset in opt['datasets'].values():
+        dataset['dataroot_gt'] = os.path.join(DATA, 'hr')
+    from ddrsr.archs import SRResNet
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+
+    torch.manual_seed(0)
+    torch.save({'params_ema': SRResNet(num_feat=8, num_block=2).state_dict()}, tmp_path / 'encoder.pth')
+    plain = RRDBNet(3, 3, scale=4, num_feat=8, num_block=2, num_grow_ch=4).state_dict()
+    torch.save({'params_ema': plain}, tmp_path / 'trunk.pth')
+    opt['path'].update(pretrain_network_encoder=str(tmp_path / 'encoder.pth'),
+                       pretrain_network_g=str(tmp_path / 'trunk.pth'))
+    opt['train'].update(train_overrides)
+    opt['val']['val_freq'] = 100
+    path = tmp_path / 'opt.yml'
+    path.write_text(yaml.safe_dump(opt))
+    return str(path), opt['name'], plain
+
+
+def test_frozen_trunk_stays_put_while_stylemods_and_head_train(tmp_path):
+    from ddrsr.training.pipeline import train
+
+    opt_path, name, plain = _smoke_options(tmp_path, {
+        'frozen': ['conv_first', 'body', 'conv_body'], 'lr_scale': {'conv_up1': 0.5, 'conv_last': 0.5},
+        'optim_g': {'type': 'Adam', 'lr': 1e-2}, 'ema_decay': 0})
+    train(root_path=tmp_path, argv=['-opt', opt_path])
+    experiment = tmp_path / 'experiments' / name
+    params = load_state_dict_file(str(experiment / 'models' / 'net_g_latest.pth'), 'params')
+    for key in ('conv_first.weight', 'body.1.rdb3.conv5.weight', 'conv_body.bias'):
+        assert torch.equal(params[key], plain[key]), key
+    assert not torch.equal(params['conv_up1.weight'], plain['conv_up1.weight'])
+    assert not torch.equal(params['conv_hr.weight'], plain['conv_hr.weight'])
+    logs = ''.join(open(p).read() for p in glob.glob(str(experiment / '*.log')))
+    assert 'in 2 group(s) (lr 1.00e-02, 5.00e-03)' in logs or 'in 2 group(s) (lr 5.00e-03, 1.00e-02)' in logs
+
+
+def test_a_misspelt_frozen_prefix_fails_before_training(tmp_path):
+    from ddrsr.training.pipeline import train
+
+    opt_path, _, _ = _smoke_options(tmp_path, {'frozen': ['trunk']})
+    with pytest.raises(DDRSRError, match=r"train.frozen: \['trunk'\] match no parameter"):
+        train(root_path=tmp_path, argv=['-opt', opt_path])
