@@ -41,6 +41,8 @@ class LoadedModel:
         weights (str, optional): the checkpoint it was loaded from.
         detail (float, optional): where between its fidelity end (0) and its base model's look (1) the weights
             were composed (``ddrsr.weights.delta``); None for a model without a detail knob.
+        cpu_precision (str): what ``precision='auto'`` runs on a CPU with native bf16: ``'bf16'`` where the
+            measured speed-up and quality loss allow it (the zoo entry's ``cpu_precision``), else ``'fp32'``.
 
     >>> from ddrsr.archs import RRDBNetDDR
     >>> loaded = LoadedModel.from_module(RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False))
@@ -59,6 +61,7 @@ class LoadedModel:
     arch: Optional[dict] = None
     weights: Optional[str] = None
     detail: Optional[float] = None
+    cpu_precision: str = 'fp32'
 
     @property
     def has_clean_embedding(self):
@@ -195,4 +198,5 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         name = name or zoo_name
     network = network.eval().requires_grad_(False).to(torch.device(device))
     loaded = LoadedModel.from_module(network, scale=scale, name=name)
-    return dataclasses.replace(loaded, arch=arch, weights=path, detail=detail)
+    cpu_precision = 'fp32' if opt is not None or isinstance(model, dict) else entry.get('cpu_precision', 'fp32')
+    return dataclasses.replace(loaded, arch=arch, weights=path, detail=detail, cpu_precision=cpu_precision)

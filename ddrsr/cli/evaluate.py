@@ -25,7 +25,7 @@ def cmd_evaluate(args):
                       hint=f'pass the zoo model whose architecture {checkpoint!r} was trained with')
         if loaded.scale != args.scale:
             raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
-        candidates.append((name, loaded.network))
+        candidates.append((name, _in_precision(loaded.network, device, args.precision, loaded.cpu_precision)))
         label = model_entry(zoo_name).get('label', zoo_name)
         labels[name] = name if checkpoint else (f'{label}, detail {loaded.detail:g}' if at else label)
     table = {}
@@ -33,6 +33,7 @@ def cmd_evaluate(args):
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
                                crop_size=args.crop_size, seed=args.seed, device=device, niqe=args.niqe)
     report = {'hr': args.hr, 'meta_info': args.meta_info, 'crop_size': args.crop_size, 'scale': args.scale,
+              'precision': args.precision,
               'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL),
               'per_crop_model': [name for name in (DEFAULT_MODEL, FULL_FIDELITY) if name in table]
               or [next(iter(args.model), None)]}
@@ -48,6 +49,17 @@ def cmd_evaluate(args):
             handle.write(results_markdown(report, labels, command=getattr(args, 'command_line', None)))
         report['markdown'] = args.markdown
     return report
+
+
+def _in_precision(network, device, precision, cpu_preference):
+    """``network`` as an upscaler in ``precision`` (fp32: the network itself, the reference)."""
+    from ddrsr.inference.torch_backend import TorchBackend, resolve_precision
+
+    resolved = resolve_precision(precision, device, cpu_preference)
+    if resolved == 'fp32':
+        return network
+    backend = TorchBackend(network, device, resolved)
+    return lambda lq: backend(lq, None)
 
 
 def _detail(text):
@@ -72,6 +84,8 @@ def add_subcommands(subparsers):
     evaluate.add_argument('--crop_size', type=int, default=192, help='centre crop of each HR image (default: 192)')
     evaluate.add_argument('--scale', type=int, default=4)
     evaluate.add_argument('--seed', type=int, default=0)
+    evaluate.add_argument('--precision', choices=('fp32', 'bf16', 'fp16', 'auto'), default='fp32',
+                          help='arithmetic of the models (default: fp32, the reference; bf16 needs native CPU bf16)')
     evaluate.add_argument('--niqe', action='store_true', help='also compute NIQE of the outputs (basicsr.metrics)')
     evaluate.add_argument('--markdown', help='write the table, gains over bicubic and release targets here '
                           '(e.g. docs/RESULTS.md)')

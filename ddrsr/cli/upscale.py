@@ -31,6 +31,7 @@ DESCRIPTION = 'Blind super-resolution of photos with a DDR-guided RRDBNet.'
 def add_arguments(parser):
     """The flags of ``python inference.py`` (Real-ESRGAN's, where they apply)."""
     from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS
+    from ddrsr.inference.torch_backend import PRECISIONS
     from ddrsr.inference.upsampler import BACKENDS, DEFAULT_TILE_PAD
     from ddrsr.zoo import DEFAULT_MODEL, MODELS
 
@@ -58,7 +59,10 @@ def add_arguments(parser):
     parser.add_argument('--onnx_cache', default=None,
                         help='folder for the exported ONNX pair (default: $DDRSR_CACHE or ~/.cache/ddrsr, '
                         'then onnx/<model>-<sha256>)')
-    parser.add_argument('--fp32', action='store_true', help='use fp32 on CUDA (default there: fp16)')
+    parser.add_argument('--precision', choices=PRECISIONS, default='auto',
+                        help='arithmetic precision (default: auto = fp16 on CUDA; on the CPU, bf16 for models measured '
+                        'fast and within the quality budget in it, where the CPU has native bf16 units; else fp32)')
+    parser.add_argument('--fp32', action='store_true', help='use fp32 everywhere (the same as --precision fp32)')
     parser.add_argument('--ext', choices=('auto', 'png', 'jpg'), default='auto',
                         help='output format; auto (default) keeps the input format when it can hold the result')
     parser.add_argument('--suffix', default='out', help='suffix of the output name (default: out; "" for none)')
@@ -122,7 +126,8 @@ def _upscale_all(args, stop, tally):
         with warnings.catch_warnings(record=True) as caught:  # each as one line, not Python's two
             warnings.simplefilter('always', BackendFallbackWarning)
             upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
-                                  tile_pad=args.tile_pad, half=False if args.fp32 else None, backend=args.backend,
+                                  tile_pad=args.tile_pad, precision='fp32' if args.fp32 else args.precision,
+                                  backend=args.backend,
                                   onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength,
                                   detail=args.detail)
         for warning in caught:

@@ -11,7 +11,6 @@ The flow for one photo ``(H, W, 3)``:
    as RGB and averaged back to one channel, and ``outscale`` other than the native scale is reached with
    a Lanczos resize of the output (as Real-ESRGAN does).
 """
-import copy
 import dataclasses
 import math
 import os
@@ -27,6 +26,7 @@ from ddrsr.utils.device import resolve_device  # noqa: F401  (also re-exported h
 from ddrsr.errors import DDRSRError, check_image_batch
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender
+from ddrsr.inference.torch_backend import NonFinite, TorchBackend, resolve_precision  # noqa: F401  (re-exported)
 from ddrsr.zoo import DEFAULT_MODEL
 
 #: Default LR padding per tile side. It must cover the *effective* receptive field (what measurably
@@ -82,59 +82,6 @@ def choose_backend(backend, device):
     return 'onnx' if torch.device(device).type == 'cpu' else 'torch'
 
 
-class _NonFinite(Exception):
-    """fp16 produced NaN or Inf: the photo is redone in fp32."""
-
-
-class TorchBackend:
-    """Runs an ``nn.Module`` on ``device``; inputs and outputs are CPU float32 tensors.
-
-    In fp16 the network runs as a half copy while the fp32 original stays on the CPU: casting the half
-    copy back would not undo weights that overflowed to Inf, and the fp32 fallback must be exact.
-
-    With ``channels_last`` the weights and every input are NHWC in memory. oneDNN then runs the
-    convolutions without reordering each activation (measured 1.4x faster for the lite RRDBNet-DDR on
-    the CPU, see docs/BENCHMARKS.md), and cuDNN uses its NHWC tensor-core kernels in fp16. The output
-    comes back NHWC too, so ``output[0].permute(1, 2, 0)`` is an (H, W, C) array without a copy.
-    """
-
-    def __init__(self, model, device, half, channels_last=True):
-        self.device, self.half = device, half
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        model = model.eval().requires_grad_(False)
-        if half:
-            self._fp32 = model
-            self.model = copy.deepcopy(model).to(device).half().to(memory_format=self.memory_format)
-        else:
-            self._fp32 = None
-            self.model = model.to(device).to(memory_format=self.memory_format)
-
-    @property
-    def dtype(self):
-        return torch.float16 if self.half else torch.float32
-
-    def to_fp32(self):
-        if self.half:
-            self.half = False
-            self.model = self._fp32.to(self.device).to(memory_format=self.memory_format)
-            self._fp32 = None
-
-    def encode(self, lq):
-        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device."""
-        e = self.model.encode(lq.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
-        if self.half and not torch.isfinite(e).all():
-            raise _NonFinite
-        return e
-
-    def __call__(self, tile, embedding):
-        """``(1, 3, h, w)`` CPU -> ``(1, 3, s*h, s*w)`` CPU float32."""
-        x = tile.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
-        out = self.model(x) if embedding is None else self.model(x, embedding=embedding)
-        if self.half and not torch.isfinite(out).all():
-            raise _NonFinite
-        return out.float().cpu()
-
-
 @dataclasses.dataclass
 class FileResult:
     """What :meth:`Upsampler.upscale_file` did: the output ``path`` and whether it was ``skipped`` (exists)."""
@@ -152,8 +99,10 @@ class Upsampler:
         device (str): ``'auto'``, ``'cpu'`` or ``'cuda'``.
         tile (int): LR core size of a tile; 0 runs the whole photo at once.
         tile_pad (int): LR context added on each side of a tile.
-        half (bool, optional): fp16 on the device (torch backend; the ONNX pair is fp32); default True on
-            CUDA. A photo whose fp16 output has NaN/Inf is redone in fp32, and fp32 is kept from then on.
+        precision (str): ``'auto'`` (default), ``'fp32'``, ``'bf16'`` (CPUs with native bf16, torch backend) or
+            ``'fp16'`` (CUDA); see :func:`ddrsr.inference.torch_backend.resolve_precision`. A photo whose fp16 output
+            has NaN/Inf is redone in fp32, and fp32 is kept from then on. ``precision_name`` says which one runs.
+        half (bool, optional): the older spelling: True is ``precision='fp16'``, False ``'fp32'``.
         backend (str): ``'auto'`` (default; see :func:`choose_backend`), ``'torch'`` or ``'onnx'`` (onnxruntime
             with the exported encoder/generator pair). With ``'auto'``, an ONNX pair that cannot be exported or
             loaded (or a missing onnxruntime) gives one :class:`BackendFallbackWarning` and the torch backend;
@@ -186,7 +135,7 @@ class Upsampler:
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
                  half=None, backend='auto', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
-                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0, detail=None):
+                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0, detail=None, precision='auto'):
         if backend not in BACKENDS:
             raise DDRSRError(f'unknown backend {backend!r}; use {", ".join(BACKENDS)}')
         if tile < 0 or tile_pad < 0:
@@ -205,13 +154,20 @@ class Upsampler:
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
         self._clean = model.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
         self.strength = strength
+        if half is not None and precision == 'auto':
+            precision = 'fp16' if half else 'fp32'
+        self.precision_name = resolve_precision(precision, self.device, loaded.cpu_precision)
         self.backend_name = choose_backend(backend, self.device)
+        if self.precision_name == 'bf16':  # the exported ONNX pair is fp32
+            if backend == 'onnx':
+                raise DDRSRError('the onnx backend runs fp32; use --precision fp32 with it, or --backend torch')
+            self.backend_name = 'torch'
         if self.backend_name == 'onnx':
             try:
                 from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
                 encoder_path, generator_path = cached_split_pair(loaded, onnx_dir)
                 self.backend = OnnxBackend(encoder_path, generator_path, device=self.device)
-                self.half = False  # the exported pair is fp32
+                self.precision_name = 'fp32'  # the exported pair is fp32
             except Exception as error:  # any export/session failure: auto still has torch to fall back on
                 if backend == 'onnx':
                     raise
@@ -219,8 +175,12 @@ class Upsampler:
                 warnings.warn(f'the onnxruntime backend is unavailable ({first}); using torch', BackendFallbackWarning)
                 self.backend_name = 'torch'
         if self.backend_name == 'torch':
-            self.half = (self.device.type == 'cuda') if half is None else bool(half)
-            self.backend = TorchBackend(model, self.device, self.half, channels_last)
+            self.backend = TorchBackend(model, self.device, self.precision_name, channels_last)
+
+    @property
+    def half(self):
+        """Whether the network runs in fp16 now."""
+        return self.precision_name == 'fp16'
 
     @property
     def model(self):
@@ -275,10 +235,10 @@ class Upsampler:
     def _run_tensor(self, lq):
         try:
             return self._super_resolve(lq)
-        except _NonFinite:
+        except NonFinite:
             warnings.warn('fp16 gave NaN/Inf; running this and later photos in fp32', RuntimeWarning)
             self.backend.to_fp32()
-            self.half = False
+            self.precision_name = 'fp32'
             return self._super_resolve(lq)
 
     def _output_size(self, height, width, outscale):

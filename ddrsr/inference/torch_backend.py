@@ -1,0 +1,121 @@
+"""The torch inference backend and its precision: fp32, fp16 (CUDA) or bf16 (autocast, CPUs with native bf16).
+
+``auto`` is resolved once per Upsampler by :func:`resolve_precision`: fp16 on CUDA (measured within 1/255 of fp32,
+docs/DESIGN.md), and on the CPU the precision the model's descriptor declares (``LoadedModel.cpu_precision``, chosen
+per model from the measured speed and quality loss in docs/BENCHMARKS.md) when the CPU has native bf16 units
+(AVX512-BF16 or AMX, as oneDNN reports them), else fp32.
+"""
+import copy
+import functools
+
+import torch
+
+from ddrsr.errors import DDRSRError
+
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX), as torch reports it."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without the probe
+        return False
+
+
+def cpu_abilities() -> dict:
+    """What this CPU offers inference, read from torch/oneDNN (for benchmark reports)."""
+    return {'capability': torch.backends.cpu.get_cpu_capability(), 'bf16': cpu_supports_bf16(),
+            'threads': torch.get_num_threads()}
+
+
+def resolve_precision(precision: str, device: torch.device, cpu_preference: str = 'fp32') -> str:
+    """The precision that runs: ``precision``, or for ``'auto'`` the device's best (see the module docstring).
+
+    Raises:
+        DDRSRError: an unknown precision, or bf16 on a CPU without native bf16. (fp16 runs on the CPU, slowly:
+            torch has no fast fp16 CPU kernels; it is kept for testing the NaN fallback.)
+
+    >>> resolve_precision('auto', torch.device('cuda')), resolve_precision('fp32', torch.device('cpu'))
+    ('fp16', 'fp32')
+    """
+    if precision not in PRECISIONS:
+        raise DDRSRError(f'unknown precision {precision!r}; use {", ".join(PRECISIONS)}')
+    device = torch.device(device)
+    if precision == 'auto':
+        if device.type == 'cuda':
+            return 'fp16'
+        return 'bf16' if cpu_preference == 'bf16' and cpu_supports_bf16() else 'fp32'
+    if device.type == 'cpu' and precision == 'bf16' and not cpu_supports_bf16():
+        raise DDRSRError('this CPU has no native bf16 units (AVX512-BF16 or AMX), where bf16 would be slower than '
+                         'fp32; use --precision fp32 (or auto)')
+    return precision
+
+
+class NonFinite(Exception):
+    """fp16 produced NaN or Inf: the photo is redone in fp32."""
+
+
+class TorchBackend:
+    """Runs an ``nn.Module`` on ``device`` in ``precision``; inputs and outputs are CPU float32 tensors.
+
+    In fp16 the network runs as a half copy while the fp32 original stays on the CPU: casting the half
+    copy back would not undo weights that overflowed to Inf, and the fp32 fallback must be exact. In bf16 the
+    fp32 weights stay and the forward runs under ``torch.autocast`` (convolutions in bf16, accumulation in fp32);
+    bf16 has fp32's range, so it needs no NaN fallback.
+
+    With ``channels_last`` the weights and every input are NHWC in memory. oneDNN then runs the
+    convolutions without reordering each activation (1.15x faster for the lite RRDBNet-DDR on the CPU in
+    docs/BENCHMARKS.md), and cuDNN uses its NHWC tensor-core kernels in fp16. The output
+    comes back NHWC too, so ``output[0].permute(1, 2, 0)`` is an (H, W, C) array without a copy.
+    """
+
+    def __init__(self, model, device, precision='fp32', channels_last=True):
+        if precision not in PRECISIONS[1:]:
+            raise DDRSRError(f'TorchBackend needs a resolved precision (fp32, bf16, fp16), got {precision!r}')
+        self.device, self.precision = device, precision
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        model = model.eval().requires_grad_(False)
+        if precision == 'fp16':
+            self._fp32 = model
+            self.model = copy.deepcopy(model).to(device).half().to(memory_format=self.memory_format)
+        else:
+            self._fp32 = None
+            self.model = model.to(device).to(memory_format=self.memory_format)
+
+    @property
+    def half(self):
+        return self.precision == 'fp16'
+
+    @property
+    def dtype(self):
+        """The dtype inputs are sent in (bf16 autocast takes fp32 inputs)."""
+        return torch.float16 if self.half else torch.float32
+
+    def _autocast(self):
+        enabled = self.precision == 'bf16'
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def to_fp32(self):
+        if self.half:
+            self.model = self._fp32.to(self.device).to(memory_format=self.memory_format)
+            self._fp32 = None
+        self.precision = 'fp32'
+
+    def encode(self, lq):
+        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device, in fp32 (bf16 only inside the encoder)."""
+        with self._autocast():
+            e = self.model.encode(lq.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
+        if self.half and not torch.isfinite(e).all():
+            raise NonFinite
+        return e if self.half else e.float()
+
+    def __call__(self, tile, embedding):
+        """``(1, 3, h, w)`` CPU -> ``(1, 3, s*h, s*w)`` CPU float32."""
+        x = tile.to(self.device, self.dtype).contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            out = self.model(x) if embedding is None else self.model(x, embedding=embedding)
+        if self.half and not torch.isfinite(out).all():
+            raise NonFinite
+        return out.float().cpu()
