@@ -36,10 +36,10 @@ import ddrsr  # noqa: E402,F401  (registries)
 from ddrsr.data.degradations import NAMED_SPECS, DegradationParams, degrade, degrade_with_spec  # noqa: E402
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
-from ddrsr.inference.onnx_backend import weights_key  # noqa: E402
 from ddrsr.inspect.regressors import (FORMAT_VERSION, DDRRegressors, encoder_fingerprint, fit_classifier,  # noqa: E402
                                       fit_regressor, pooled_features, predict_head)
-from ddrsr.weights.manifest import MANIFEST_NAME, write_manifest  # noqa: E402
+from ddrsr.inspect.inspector import strength_head  # noqa: E402
+from ddrsr.weights.manifest import MANIFEST_NAME, state_fingerprint, write_manifest  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model  # noqa: E402
 
 TRAIN_HR = os.path.join(ROOT, 'datasets', 'debian_photos', 'train_sub')
@@ -204,7 +204,7 @@ def main(argv=None):
     paths = [paths[i] for i in np.sort(np.random.RandomState(args.seed).permutation(len(paths))[:args.crops])]
     if args.strength_only:
         try:
-            arrays = {k: v for k, v in DDRRegressors.load(args.output).arrays.items() if not k.startswith('strength.')}
+            arrays = DDRRegressors.load(args.output).arrays
         except DDRSRError as error:
             print(f'train_inspect_regressors: error: --strength_only needs the existing file: {error}', file=sys.stderr)
             return 2
@@ -215,14 +215,18 @@ def main(argv=None):
         summary = {'kept_heads_from': args.output}
     else:
         arrays, summary = fit_heads(model, paths, args)
+    head = strength_head(args.model)
+    # This model's table is replaced; so is the single table of files before per-model tables (its key hashed the
+    # torch version, so no weights match it any more). Other models' tables stay.
+    arrays = {k: v for k, v in arrays.items() if not k.startswith((head + '.', 'strength.'))}
     if model.has_clean_embedding:
         chosen = np.sort(np.random.RandomState(args.seed + 11).permutation(len(paths))[:args.strength_crops])
         table = strength_table(model, load_crops([paths[i] for i in chosen]), NAMED_SPECS, args.seed + 11)
         best = np.array(STRENGTH_GRID)[table.argmax(1)]
-        arrays.update({'strength.specs': np.array(NAMED_SPECS), 'strength.grid': np.array(STRENGTH_GRID),
-                       'strength.psnr': table, 'strength.best': best,
-                       'strength.sr_fingerprint': np.array(weights_key(model)),
-                       'strength.sr_model': np.array(args.model)})
+        arrays.update({f'{head}.specs': np.array(NAMED_SPECS), f'{head}.grid': np.array(STRENGTH_GRID),
+                       f'{head}.psnr': table, f'{head}.best': best,
+                       f'{head}.sr_fingerprint': np.array(state_fingerprint(model)),
+                       f'{head}.sr_model': np.array(args.model)})
         summary['strength_best'] = dict(zip(NAMED_SPECS, best.tolist()))
     else:
         print('train_inspect_regressors: the model has no clean embedding, so no strength table is written '

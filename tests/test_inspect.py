@@ -131,16 +131,21 @@ def test_inspector_refuses_regressors_of_another_encoder():
         Inspector(tiny_ddr_net(seed=3), regressors)
 
 
-def test_recommended_strength_weights_the_table_by_confidence():
-    from ddrsr.inference.onnx_backend import weights_key
+def test_recommended_strength_weights_the_table_by_confidence(monkeypatch):
+    from ddrsr.weights.manifest import state_fingerprint
 
     model = tiny_ddr_net()
     model.clean_embedding.zero_()
-    table = {'strength.specs': np.array(['clean', 'noise20']), 'strength.best': np.array([0.0, 1.5]),
-             'strength.sr_fingerprint': np.array(weights_key(model))}
+    other_table = {'strength@other.specs': np.array(['clean']), 'strength@other.best': np.array([0.5]),
+                   'strength@other.sr_fingerprint': np.array('0123456789abcdef')}
+    table = {'strength@tiny.specs': np.array(['clean', 'noise20']), 'strength@tiny.best': np.array([0.0, 1.5]),
+             'strength@tiny.sr_fingerprint': np.array(state_fingerprint(model)), **other_table}
     regressors, _, _ = _tiny_regressors(model, table)
     strength, basis = recommend_strength({'clean': 0.2, 'noise20': 0.8}, regressors, model)
     assert strength == 1.2 and 'PSNR-best' in basis
+    # The table belongs to the weights, not to the software: a torch upgrade keeps it (it used to fall back to 1).
+    monkeypatch.setattr(torch, '__version__', '99.0.0')
+    assert recommend_strength({'clean': 0.2, 'noise20': 0.8}, regressors, model) == (strength, basis)
     other = tiny_ddr_net(seed=5)
     other.clean_embedding.zero_()
     assert recommend_strength({'clean': 1.0, 'noise20': 0.0}, regressors, other)[0] == 1.0

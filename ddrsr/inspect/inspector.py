@@ -25,22 +25,35 @@ DEFAULT_REGRESSORS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirnam
                                   'weights', 'inspect_regressors_lite.npz')
 
 
+STRENGTH_HEAD = 'strength'
+
+
+def strength_head(model_name):
+    """The regressor-file head that holds model ``model_name``'s strength table (one file serves several models
+    that share the encoder)."""
+    return f'{STRENGTH_HEAD}@{model_name}'
+
+
 def recommend_strength(spec_probabilities, regressors, model):
     """``(strength, basis)``: the mean of the per-spec best strengths weighted by the spec probabilities.
 
-    The per-spec best strengths (PSNR on training crops) are stored with the regressors for one model's
-    weights; for other weights, or without a table, the recommendation is 1 and ``basis`` says why.
+    The per-spec best strengths (PSNR on training crops) are stored with the regressors, one table per model, each
+    keyed by the fingerprint of that model's weights alone (``state_fingerprint``: no software version in it). For
+    weights without a table the recommendation is 1 and ``basis`` says why.
     """
-    table = regressors.heads.get('strength')
-    if not table:
+    tables = [head for name, head in regressors.heads.items()
+              if name == STRENGTH_HEAD or name.startswith(STRENGTH_HEAD + '@')]
+    if not tables:
         return 1.0, 'default 1: the regressor file has no strength table (its model had no clean embedding)'
     if not getattr(model, 'has_clean_embedding', False):
         return 1.0, 'default 1: this model has no clean embedding (scripts/compute_clean_embedding.py)'
-    from ddrsr.inference.onnx_backend import weights_key
+    from ddrsr.weights.manifest import state_fingerprint
 
-    if str(table['sr_fingerprint']) != weights_key(model):
-        return 1.0, ('default 1: the strength table was made for other weights; rerun '
-                     'scripts/train_inspect_regressors.py for this model')
+    fingerprint = state_fingerprint(model)
+    table = next((head for head in tables if str(head.get('sr_fingerprint')) == fingerprint), None)
+    if table is None:
+        return 1.0, ('default 1: no strength table was made for these weights; run '
+                     'scripts/train_inspect_regressors.py --strength_only -n MODEL for them')
     best = dict(zip((str(s) for s in table['specs']), table['best']))
     strength = sum(p * best[name] for name, p in spec_probabilities.items() if name in best)
     return round(float(strength) * 20) / 20, 'confidence-weighted PSNR-best strength of the named specs'

@@ -9,6 +9,8 @@ verified; a user's own ``--model_path`` checkpoint has no manifest to be checked
 import hashlib
 import os
 
+import torch
+
 from ddrsr.errors import DDRSRError
 
 MANIFEST_NAME = 'SHA256SUMS'
@@ -22,6 +24,19 @@ def sha256_file(path, chunk=1 << 20):
         for block in iter(lambda: f.read(chunk), b''):
             digest.update(block)
     return digest.hexdigest()
+
+
+def state_fingerprint(network):
+    """A short sha256 of ``network``'s weights alone: state-dict names, shapes, dtypes and values.
+
+    Nothing about the software enters it (no torch version, no class name), so a table keyed on it (the inspect
+    strength tables) stays valid across upgrades and is invalidated only by other weights.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        digest.update(f'{name}:{tuple(tensor.shape)}:{tensor.dtype}'.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def read_manifest(folder):
