@@ -53,7 +53,7 @@ def blockiness_terms(sr_y, scale, block=JPEG_BLOCK):
 
 def blockiness(terms):
     """Pooled blockiness of a set from its :func:`blockiness_terms`: mean |dY| at JPEG block edges over the mean at the
-    other LR pixel edges (HR photos score ~1; visible 8x8 blocks, above 1).
+    other LR pixel edges (HR photos score ~1; visible 8x8 blocks, above 1). None when it is undefined.
 
     >>> import numpy as np
     >>> ramp = np.arange(256) * 0.1 + np.repeat(np.arange(8), 32)  # a ramp, plus a step at every 32nd column
@@ -62,7 +62,7 @@ def blockiness(terms):
     """
     edge_sum, edge_count, other_sum, other_count = (sum(t[i] for t in terms) for i in range(4))
     if not edge_count or not other_count or not other_sum:
-        return float('nan')
+        return None  # crops smaller than one JPEG block (x scale), or flat: undefined
     return (edge_sum / edge_count) / (other_sum / other_count)
 
 

@@ -74,7 +74,7 @@ def full_size_checks(table):
             if floor > float('-inf'):
                 check(f'{FULL_FIDELITY} - bicubic on {spec} (dB; >= the lite default\'s)', gain(FULL_FIDELITY, spec),
                       floor, gain(FULL_FIDELITY, spec) >= floor)
-        if 'jpeg30' in row:
+        if row.get('jpeg30', {}).get('blockiness') is not None:
             value = row['jpeg30']['blockiness']
             check(f'{FULL_FIDELITY} blockiness on jpeg30', value, MAX_JPEG_BLOCKINESS, value <= MAX_JPEG_BLOCKINESS,
                   at_most=True)
@@ -134,7 +134,8 @@ def results_markdown(report, labels, command=None):
                   '| model | ' + ' | '.join(specs) + ' |', '|---' * (len(specs) + 1) + '|']
         for name, row in table.items():
             lines.append(f'| {labels.get(name, name)} | '
-                         + ' | '.join(f'{row[spec].get("blockiness", float("nan")):.2f}' for spec in specs) + ' |')
+                         + ' | '.join('-' if row[spec].get('blockiness') is None else f'{row[spec]["blockiness"]:.2f}'
+                                      for spec in specs) + ' |')
     per_crop_models = report.get('per_crop_model')
     for per_crop in ([per_crop_models] if isinstance(per_crop_models, str) else per_crop_models or []):
         lines += per_crop_lines(table, specs, per_crop, labels)

@@ -215,6 +215,12 @@ def main(argv=None):
         summary = {'kept_heads_from': args.output}
     else:
         arrays, summary = fit_heads(model, paths, args)
+        if os.path.isfile(args.output):  # other models' strength tables key on their weights, not on the heads
+            try:
+                previous = DDRRegressors.load(args.output).arrays
+            except DDRSRError:
+                previous = {}
+            arrays.update({k: v for k, v in previous.items() if k.startswith('strength@')})
     head = strength_head(args.model)
     # This model's table is replaced; so is the single table of files before per-model tables (its key hashed the
     # torch version, so no weights match it any more). Other models' tables stay.

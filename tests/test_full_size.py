@@ -153,3 +153,23 @@ def test_a_misspelt_frozen_prefix_fails_before_training(tmp_path):
     opt_path, _, _ = _smoke_options(tmp_path, {'frozen': ['trunk']})
     with pytest.raises(DDRSRError, match=r"train.frozen: \['trunk'\] match no parameter"):
         train(root_path=tmp_path, argv=['-opt', opt_path])
+
+
+def test_frozen_is_refused_where_the_model_would_ignore_it():
+    from ddrsr.training.options import check_options
+
+    with open(os.path.join(DATA, 'train_srgan_encoder_smoke.yml')) as f:
+        opt = yaml.safe_load(f)
+    opt['train']['frozen'] = ['body']
+    with pytest.raises(DDRSRError, match='read by DDRSRModel only'):
+        check_options(opt, 'encoder.yml')
+
+
+def test_ship_weights_refuses_to_write_a_pth_over_a_safetensors_only_model(tmp_path):
+    from ddrsr.weights.manifest import ship_checkpoint
+
+    torch.save({'params_ema': {'w': torch.zeros(1)}}, tmp_path / 'ckpt.pth')
+    with pytest.raises(DDRSRError, match='--delta rrdb_ddr_real_x4'):
+        ship_checkpoint(str(tmp_path / 'ckpt.pth'), str(tmp_path / 'rrdb_ddr_real_x4.safetensors'))
+    with pytest.raises(DDRSRError, match='import script'):
+        ship_checkpoint(str(tmp_path / 'ckpt.pth'), str(tmp_path / 'realesrgan_x4plus.safetensors'))

@@ -25,9 +25,12 @@ def cmd_evaluate(args):
                       hint=f'pass the zoo model whose architecture {checkpoint!r} was trained with')
         if loaded.scale != args.scale:
             raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
+        if loaded.detail is not None and not checkpoint:
+            name = f'{zoo_name}@{loaded.detail:g}'  # one key per point, however it was spelt (the ship rule reads it)
         candidates.append((name, _in_precision(loaded.network, device, args.precision, loaded.cpu_precision)))
         label = model_entry(zoo_name).get('label', zoo_name)
-        labels[name] = name if checkpoint else (f'{label}, detail {loaded.detail:g}' if at else label)
+        labels[name] = name if checkpoint else (f'{label}, detail {loaded.detail:g}' if loaded.detail is not None
+                                                else label)
     table = {}
     for name, upscale in candidates:
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,

@@ -17,10 +17,15 @@ PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 @functools.lru_cache(maxsize=None)
 def cpu_supports_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX), as torch reports it."""
+    """Whether this CPU has native bf16 units (AVX512-BF16 or AMX), as torch's CPU probe reports them.
+
+    (oneDNN's own ``_is_mkldnn_bf16_supported`` also says yes on plain AVX-512 CPUs, where bf16 is emulated and
+    slower than fp32.)
+    """
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a torch build without the probe
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return bool(native and torch.backends.mkldnn.is_available())
+    except (AttributeError, RuntimeError):  # a torch build without the probes
         return False
 
 
@@ -57,6 +62,9 @@ class NonFinite(Exception):
     """fp16 produced NaN or Inf: the photo is redone in fp32."""
 
 
+_NonFinite = NonFinite  # the name it had in ddrsr.inference.upsampler
+
+
 class TorchBackend:
     """Runs an ``nn.Module`` on ``device`` in ``precision``; inputs and outputs are CPU float32 tensors.
 
@@ -72,6 +80,8 @@ class TorchBackend:
     """
 
     def __init__(self, model, device, precision='fp32', channels_last=True):
+        if isinstance(precision, bool):  # the older signature: TorchBackend(model, device, half)
+            precision = 'fp16' if precision else 'fp32'
         if precision not in PRECISIONS[1:]:
             raise DDRSRError(f'TorchBackend needs a resolved precision (fp32, bf16, fp16), got {precision!r}')
         self.device, self.precision = device, precision
@@ -104,7 +114,7 @@ class TorchBackend:
         self.precision = 'fp32'
 
     def encode(self, lq):
-        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device, in fp32 (bf16 only inside the encoder)."""
+        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device (fp16 in fp16, else fp32: bf16 stays inside)."""
         with self._autocast():
             e = self.model.encode(lq.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
         if self.half and not torch.isfinite(e).all():

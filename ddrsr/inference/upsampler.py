@@ -26,7 +26,8 @@ from ddrsr.utils.device import resolve_device  # noqa: F401  (also re-exported h
 from ddrsr.errors import DDRSRError, check_image_batch
 from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender
-from ddrsr.inference.torch_backend import NonFinite, TorchBackend, resolve_precision  # noqa: F401  (re-exported)
+from ddrsr.inference.torch_backend import (NonFinite, TorchBackend, _NonFinite,  # noqa: F401  (re-exported)
+                                           resolve_precision)
 from ddrsr.zoo import DEFAULT_MODEL
 
 #: Default LR padding per tile side. It must cover the *effective* receptive field (what measurably
@@ -154,7 +155,9 @@ class Upsampler:
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
         self._clean = model.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
         self.strength = strength
-        if half is not None and precision == 'auto':
+        if half is not None:
+            if precision != 'auto':
+                raise DDRSRError('give precision or half (its older spelling), not both')
             precision = 'fp16' if half else 'fp32'
         self.precision_name = resolve_precision(precision, self.device, loaded.cpu_precision)
         self.backend_name = choose_backend(backend, self.device)

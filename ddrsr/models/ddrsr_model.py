@@ -17,7 +17,7 @@ from .srgan_encoder_model import use_local_vgg_weights
 
 @MODEL_REGISTRY.register()
 class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin, OnDeviceDegradationMixin,
-                 ProcessGroupMixin, ParamGroupsMixin, SRModel):
+                 ParamGroupsMixin, ProcessGroupMixin, SRModel):  # ParamGroups freezes before the DDP wrap
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with

@@ -9,7 +9,9 @@ slow. Option keys (both in ``train:``, both optional)::
       lr_scale: {conv_up1: 0.5, conv_hr: 0.5}     # prefix -> factor on optim_g.lr (first matching prefix wins)
 
 A frozen parameter gets ``requires_grad = False``: no weight gradient is computed for it (the backward pass still
-flows through it to what trains before it), the optimizer never sees it and the EMA skips it. Names are matched
+flows through it to what trains before it), the optimizer never sees it and the EMA skips it. A prefix whose
+``lr_scale`` is 0 is frozen the same way. Freezing happens before the generator is wrapped for distributed training,
+so DDP never waits for gradients of frozen parameters. Names are matched
 as whole dotted components: ``body`` covers ``body.0.rdb1.conv1.weight`` but not ``conv_body.weight``.
 """
 from typing import Dict, Iterable, List, Sequence
@@ -28,6 +30,12 @@ def freeze(network: nn.Module, prefixes: Iterable[str]) -> int:
             param.requires_grad_(False)
             count += param.numel()
     return count
+
+
+def frozen_prefixes(train_opt: dict) -> List[str]:
+    """``train.frozen`` plus every ``train.lr_scale`` prefix whose factor is 0 or less."""
+    scales = train_opt.get('lr_scale') or {}
+    return list(train_opt.get('frozen') or []) + [prefix for prefix, factor in scales.items() if float(factor) <= 0]
 
 
 def parameter_groups(network: nn.Module, lr: float, lr_scale: Dict[str, float]) -> List[dict]:
@@ -58,30 +66,34 @@ def check_prefixes(network: nn.Module, prefixes: Sequence[str], key: str):
 
 
 class ParamGroupsMixin:
-    """``setup_optimizers`` with ``train.frozen`` and ``train.lr_scale`` (see the module docstring).
+    """``train.frozen`` and ``train.lr_scale`` (see the module docstring) for a BasicSR SR model.
 
-    Without either key it builds the same single-group Adam as BasicSR's SRModel, minus one warning per frozen
-    tensor (the frozen DDR encoder alone would print hundreds).
+    Place it before :class:`~ddrsr.models.process_group.ProcessGroupMixin`: the generator is frozen in
+    ``model_to_device``, before the DDP wrap. Without either key ``setup_optimizers`` builds the same single-group
+    Adam as BasicSR's SRModel, minus one warning per frozen tensor (the frozen DDR encoder alone would print hundreds).
     """
+
+    def model_to_device(self, net):
+        train_opt = self.opt.get('train') or {}
+        if self.opt.get('is_train') and net is getattr(self, 'net_g', None):  # SRModel: net_g = model_to_device(net_g)
+            check_prefixes(net, list(train_opt.get('frozen') or []), 'frozen')
+            check_prefixes(net, list(train_opt.get('lr_scale') or {}), 'lr_scale')
+            self._frozen_count = freeze(net, frozen_prefixes(train_opt))
+        return super().model_to_device(net)
 
     def setup_optimizers(self):
         from basicsr.utils import get_root_logger
 
         train_opt = self.opt['train']
         net = self.get_bare_model(self.net_g)
-        frozen = list(train_opt.get('frozen') or [])
-        lr_scale = dict(train_opt.get('lr_scale') or {})
-        check_prefixes(net, frozen, 'frozen')
-        check_prefixes(net, list(lr_scale), 'lr_scale')
-        frozen_count = freeze(net, frozen)
         optim_opt = dict(train_opt['optim_g'])
         optim_type = optim_opt.pop('type')
         lr = optim_opt.pop('lr')
-        groups = parameter_groups(net, lr, lr_scale)
+        groups = parameter_groups(net, lr, dict(train_opt.get('lr_scale') or {}))
         trainable = sum(p.numel() for g in groups for p in g['params'])
         rates = ', '.join(f"{group['lr']:.2e}" for group in groups)
         get_root_logger().info(f'Training {trainable:,} parameters in {len(groups)} group(s) (lr {rates}); '
-                               f'{frozen_count:,} frozen by train.frozen')
+                               f'{getattr(self, "_frozen_count", 0):,} frozen by train.frozen')
         train_opt['optim_g'].pop('type', None)  # BasicSR's convention: the type is consumed here
         self.optimizer_g = self.get_optimizer(optim_type, groups, lr, **optim_opt)
         self.optimizers.append(self.optimizer_g)

@@ -61,6 +61,16 @@ def _check_registered(section, registry, where, source, extra=()):
     check_constructor_values(section, registry.get(name), where, source)
 
 
+def _check_param_group_keys(opt, model_class, source):
+    """``train.frozen``/``train.lr_scale`` only where the model reads them (a silently ignored freeze trains all)."""
+    from ddrsr.models.param_groups import ParamGroupsMixin
+
+    used = [k for k in ('frozen', 'lr_scale') if (opt.get('train') or {}).get(k)]
+    if used and not issubclass(model_class, ParamGroupsMixin):
+        raise DDRSRError(f'{source}: train.{used[0]} is read by DDRSRModel only; model_type {opt["model_type"]} '
+                         'would ignore it and train every parameter')
+
+
 def check_options(opt, source='<options>'):
     """Raise DDRSRError naming ``source`` and the key if ``opt`` has an unknown or misspelled key or a wrong type."""
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
@@ -73,6 +83,7 @@ def check_options(opt, source='<options>'):
         raise unknown_names_error('model_type', [opt['model_type']], sorted(k for k, _ in MODEL_REGISTRY),
                                   where=source)
     _check_keys(opt['path'], PATH_KEYS, 'path', source)
+    _check_param_group_keys(opt, MODEL_REGISTRY.get(opt['model_type']), source)
     for section, known in (('train', TRAIN_KEYS), ('val', VAL_KEYS), ('logger', LOGGER_KEYS)):
         if opt.get(section) is not None:
             _check_keys(opt[section], known, section, source)

@@ -48,9 +48,14 @@ def mean_embedding(model, patches, batch_size=32):
 
 
 def checkpoint_dtype(path):
-    """dtype of the floating-point tensors in the BasicSR checkpoint at ``path`` (fp16 or fp32)."""
-    state = torch.load(path, map_location='cpu', weights_only=True)
-    state = state.get('params_ema', state.get('params', state)) if isinstance(state, dict) else state
+    """dtype of the floating-point tensors in the checkpoint at ``path`` (BasicSR ``.pth`` or ``.safetensors``)."""
+    if str(path).endswith('.safetensors'):
+        from ddrsr.weights.file_format import read_weights
+
+        state = read_weights(path)[0]
+    else:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        state = state.get('params_ema', state.get('params', state)) if isinstance(state, dict) else state
     dtypes = {v.dtype for v in state.values() if torch.is_tensor(v) and v.is_floating_point()}
     return torch.float16 if dtypes == {torch.float16} else torch.float32
 

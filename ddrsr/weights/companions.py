@@ -179,16 +179,26 @@ def ship_delta(checkpoint, output, name, options=None, iterations=None):
              for k, v in delta_state(state, load_state_dict_file(base_path)).items()}
     source_sha256 = sha256_file(checkpoint)
     training = provenance(name, source_sha256, os.path.splitext(output)[0] + '.json', options, iterations)
+    from ddrsr.weights.file_format import read_metadata
+
+    base_meta = read_metadata(base_path)
+    license_note = (f'the stored head tensors are fine-tuned from {base_name} (its licence, {base_meta.get("ddrsr.license")}, '
+                    f'and notice follow); the StyleMods and the DDR encoder are ddrsr\'s ({LICENSE_NOTE}).\n'
+                    + base_meta.get('ddrsr.license_note', ''))
     metadata = header_metadata(name, entry, checkpoint, source_sha256, training)
-    metadata.update({'ddrsr.base_model': base_name, 'ddrsr.base_sha256': sha256_file(base_path)})
+    metadata.update({'ddrsr.base_model': base_name, 'ddrsr.base_sha256': sha256_file(base_path),
+                     'ddrsr.license': base_meta.get('ddrsr.license', WEIGHTS_LICENSE), 'ddrsr.license_note': license_note})
     layer = entry['arch'].get('encoder', {}).get('layer') if entry['arch'].get('use_ddr') else None
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     write_weights(output, delta, layer, metadata)
     card_path = os.path.splitext(output)[0] + '.json'
     card = model_card(name, entry, {output: sha256_file(output)}, training, source_sha256,
                       sum(v.numel() for v in state.values()))
+    card.update({'license': metadata['ddrsr.license'], 'licenseNote': license_note})
     card['ddrsr'].update({'base_model': base_name, 'stored_parameters': sum(v.numel() for v in delta.values()),
-                          'detail': entry['detail']})
+                          'detail': entry['detail'],
+                          'load': f"ddrsr.loader.load('{name}', detail=0..1): a delta over weights/"
+                                  f"{os.path.basename(base_path)}, which ddrsr composes (spandrel cannot load it)"})
     with AtomicFile(card_path) as f:
         f.write((json.dumps(card, indent=1) + '\n').encode('utf-8'))
     write_manifest(os.path.dirname(os.path.abspath(output)))

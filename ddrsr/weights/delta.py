@@ -59,6 +59,9 @@ def compose_state(delta: Dict[str, torch.Tensor], base: Dict[str, torch.Tensor],
     for key, value in delta.items():
         value = value.float()
         if key in state:
+            if state[key].shape != value.shape:
+                raise DDRSRError(f'{key} has shape {tuple(value.shape)} in the fine-tuned weights but '
+                                 f'{tuple(state[key].shape)} in the base: they are not one architecture')
             state[key] = torch.lerp(value, state[key], detail) if detail else value
         elif style == 'fade' and under_any(key, fade):
             state[key] = value * (1 - detail)

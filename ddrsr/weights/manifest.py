@@ -101,8 +101,16 @@ def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, ite
     import torch
 
     from ddrsr.weights.checkpoint import load_state_dict_file
-    from ddrsr.weights.companions import write_companions
+    from ddrsr.weights.companions import write_companions, zoo_name_for
 
+    if str(output).endswith('.safetensors'):
+        from ddrsr.zoo import MODELS
+
+        zoo = name or zoo_name_for(output)
+        raise DDRSRError(f'{output} is not a .pth: '
+                         + (f'ship {zoo} with --delta {zoo}' if zoo in MODELS and MODELS[zoo].get('detail') else
+                            'imported files are written by their import script (scripts/import_realesrgan.py), '
+                            'delta files by ship_weights.py --delta NAME'))
     state = load_state_dict_file(checkpoint, 'params_ema')
     if fp16:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
