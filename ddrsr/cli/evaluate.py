@@ -27,7 +27,7 @@ def cmd_evaluate(args):
             raise DDRSRError(f'model {name!r} is x{loaded.scale}, but --scale is {args.scale}')
         if loaded.detail is not None and not checkpoint:
             name = f'{zoo_name}@{loaded.detail:g}'  # one key per point, however it was spelt (the ship rule reads it)
-        candidates.append((name, _in_precision(loaded.network, device, args.precision, loaded.cpu_precision)))
+        candidates.append((name, _upscaler(loaded, device, args.precision, args.strength)))
         label = model_entry(zoo_name).get('label', zoo_name)
         labels[name] = name if checkpoint else (f'{label}, detail {loaded.detail:g}' if loaded.detail is not None
                                                 else label)
@@ -36,7 +36,7 @@ def cmd_evaluate(args):
         table[name] = evaluate(upscale, args.hr, args.specs, scale=args.scale, meta_info=args.meta_info,
                                crop_size=args.crop_size, seed=args.seed, device=device, niqe=args.niqe)
     report = {'hr': args.hr, 'meta_info': args.meta_info, 'crop_size': args.crop_size, 'scale': args.scale,
-              'precision': args.precision,
+              'precision': args.precision, 'strength': args.strength,
               'specs': args.specs, 'results': table, 'targets': check_targets(table, DEFAULT_MODEL),
               'per_crop_model': [name for name in (DEFAULT_MODEL, FULL_FIDELITY) if name in table]
               or [next(iter(args.model), None)]}
@@ -54,15 +54,28 @@ def cmd_evaluate(args):
     return report
 
 
-def _in_precision(network, device, precision, cpu_preference):
-    """``network`` as an upscaler in ``precision`` (fp32: the network itself, the reference)."""
-    from ddrsr.inference.torch_backend import TorchBackend, resolve_precision
+def _upscaler(loaded, device, precision, strength):
+    """``loaded``'s network as an upscaler: itself in fp32 at strength 1 (the reference), else through an
+    Upsampler (its precision, and its strength for DDR models: ``auto`` asks ``ddrsr inspect`` per crop)."""
+    from ddrsr.inference import Upsampler
+    from ddrsr.inference.torch_backend import resolve_precision
 
-    resolved = resolve_precision(precision, device, cpu_preference)
-    if resolved == 'fp32':
-        return network
-    backend = TorchBackend(network, device, resolved)
-    return lambda lq: backend(lq, None)
+    strength = strength if loaded.use_ddr else 1.0
+    if strength == 1.0 and resolve_precision(precision, device, loaded.cpu_precision) == 'fp32':
+        return loaded.network
+    upsampler = Upsampler(model=loaded, device=device, backend='torch', precision=precision, strength=strength)
+    return upsampler.enhance_tensor
+
+
+def _strength(text):
+    import argparse
+
+    from ddrsr.inference.upsampler import AUTO_STRENGTH, check_strength
+
+    try:
+        return text if text == AUTO_STRENGTH else check_strength(text)
+    except DDRSRError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _detail(text):
@@ -89,6 +102,9 @@ def add_subcommands(subparsers):
     evaluate.add_argument('--seed', type=int, default=0)
     evaluate.add_argument('--precision', choices=('fp32', 'bf16', 'fp16', 'auto'), default='fp32',
                           help='arithmetic of the models (default: fp32, the reference; bf16 needs native CPU bf16)')
+    evaluate.add_argument('--strength', type=_strength, default=1.0,
+                          help='restoration strength of the DDR models: 0 to 1.5 or auto (ddrsr inspect per crop); '
+                          'default 1')
     evaluate.add_argument('--niqe', action='store_true', help='also compute NIQE of the outputs (basicsr.metrics)')
     evaluate.add_argument('--markdown', help='write the table, gains over bicubic and release targets here '
                           '(e.g. docs/RESULTS.md)')

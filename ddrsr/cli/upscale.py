@@ -46,10 +46,10 @@ def add_arguments(parser):
                         help='tile size in input pixels; 0 (default) runs whole photos')
     parser.add_argument('--tile_pad', type=int, default=DEFAULT_TILE_PAD,
                         help=f'tile padding in input pixels (default: {DEFAULT_TILE_PAD})')
-    parser.add_argument('--strength', type=float, default=1.0,
+    parser.add_argument('--strength', type=_strength_value, default=1.0,
                         help='restoration strength from 0 to 1.5 (default: 1): the DDR embedding is moved from the '
                         'clean embedding (0: treat the photo as clean) to the photo\'s own (1) and beyond (1.5: '
-                        'restore harder); DDR models only')
+                        'restore harder); auto: ddrsr inspect\'s recommendation per photo; DDR models only')
     parser.add_argument('--detail', type=float, default=None,
                         help='for rrdb_ddr_real_x4: 0 (fidelity, the pixel-loss fine-tune) to 1 (Real-ESRGAN '
                         'x4plus\'s sharper, painted look), by network interpolation (default: the model\'s own)')
@@ -79,6 +79,16 @@ def build_parser():
     """The parser of ``python inference.py``."""
     return add_arguments(argparse.ArgumentParser(description=DESCRIPTION, epilog=EPILOG,
                                                  formatter_class=argparse.RawDescriptionHelpFormatter))
+
+
+def _strength_value(text):
+    """``--strength`` value: ``auto`` or a number (its range is checked by the Upsampler, as one error line)."""
+    if text == 'auto':
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number from 0 to 1.5 or auto, got {text!r}') from None
 
 
 def _pixel_count(text):

@@ -45,6 +45,9 @@ DEFAULT_EMBED_CROP = 512
 STRENGTH_RANGE = (0.0, 1.5)
 
 
+AUTO_STRENGTH = 'auto'
+
+
 def check_strength(strength):
     """``strength`` as a float in :data:`STRENGTH_RANGE`; DDRSRError otherwise.
 
@@ -122,6 +125,7 @@ class Upsampler:
             by ``e_clean + strength * (e - e_clean)``, ``e_clean`` being the model's ``clean_embedding``
             (mean embedding of clean patches): 0 treats the photo as clean, 1 as itself, 1.5 restores harder.
             Every tile uses that one steered embedding. It can be changed later (``upsampler.strength = 0.5``).
+            ``'auto'`` takes ``ddrsr inspect``'s recommendation for each photo (``last_strength`` says which).
         detail (float, optional): for a model with a detail knob (``rrdb_ddr_real_x4``), 0 (fidelity: the
             pixel-loss fine-tune) to 1 (its base model's look, Real-ESRGAN x4plus): ESRGAN's network interpolation
             (``ddrsr.weights.delta``). Default: the model's own. DDRSRError for other models.
@@ -154,6 +158,7 @@ class Upsampler:
         self.loaded, self.scale, self.model_name, self.use_ddr = loaded, loaded.scale, loaded.name, loaded.use_ddr
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
         self._clean = model.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
+        self.last_strength, self.last_strength_basis = None, None  # what the last photo ran at (strength auto)
         self.strength = strength
         if half is not None:
             if precision != 'auto':
@@ -192,11 +197,19 @@ class Upsampler:
 
     @property
     def strength(self):
-        """Restoration strength (0 to 1.5); see the class docstring."""
+        """Restoration strength (0 to 1.5, or ``'auto'``); see the class docstring."""
         return self._strength
 
     @strength.setter
     def strength(self, value):
+        if value == AUTO_STRENGTH:
+            if not self.use_ddr:
+                raise DDRSRError(f'strength auto needs a DDR model; {self.model_name!r} has no DDR embedding')
+            from ddrsr.inspect import Inspector
+
+            self._advisor = Inspector(self.loaded.network)  # DDRSRError now if its regressors do not fit the encoder
+            self._strength = value
+            return
         value = check_strength(value)
         if value != 1 and not self.use_ddr:
             raise DDRSRError(f'model {self.model_name!r} has no DDR embedding, so strength must be 1; '
@@ -216,8 +229,15 @@ class Upsampler:
         """
         if not self.use_ddr:
             return None
+        strength = self._photo_strength(lq) if self._strength == AUTO_STRENGTH else self._strength
+        self.last_strength = strength
         embedding = self.backend.encode(centre_crop(lq, self.embed_crop))
-        return embedding if self._strength == 1 else steer_embedding(embedding, self._clean, self._strength)
+        return embedding if strength == 1 else steer_embedding(embedding, self._clean, strength)
+
+    def _photo_strength(self, lq):
+        """``--strength auto``: ``ddrsr inspect``'s recommendation for this photo (1 where the model has no table)."""
+        strength, self.last_strength_basis = self._advisor.recommend(lq)
+        return strength if self._clean is not None else 1.0
 
     def _super_resolve(self, lq):
         """``(1, 3, H, W)`` CPU float32 -> float32 numpy ``(s*H, s*W, 3)``, not clipped."""

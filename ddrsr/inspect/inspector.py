@@ -88,6 +88,12 @@ class Inspector:
         lq = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float()
         return self.regressors.predict_photo(pooled_features(self.model.encoder, photo_tiles(lq)))
 
+    def recommend(self, lq):
+        """``(strength, basis)`` for one LQ photo ``(1, 3, H, W)`` float in [0, 1]: what ``--strength auto`` uses."""
+        features = pooled_features(self.model.encoder, photo_tiles(lq.float().cpu()))
+        probabilities = self.regressors.predict_photo(features)['spec_probabilities']
+        return recommend_strength(probabilities, self.regressors, self.model)
+
     def measure(self, rgb, tables_quality=None):
         """Every estimate for one photo ``rgb`` ``(H, W, 3)`` float in [0, 1]; ``tables_quality`` is the file's
         :class:`~ddrsr.inspect.jpeg_quality.JpegQuality` (None for an array that came from no file).
