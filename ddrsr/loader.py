@@ -102,12 +102,13 @@ def build_generator(network_opt):
         raise DDRSRError(f'cannot build network {network_opt.get("type")!r}: {error}') from None
 
 
-def detail_state(zoo_name, entry, path, detail):
+def detail_state(zoo_name, entry, path, detail, style=None):
     """The state dict of zoo model ``zoo_name`` at ``detail``: its weights file ``path`` composed with its base.
 
     ``entry['detail']`` names the base zoo model (``base``), the tensors that fade (``fade``, ``style``) and the
     default detail. ``path`` may be the shipped delta file or a whole checkpoint of the same network (a training
-    run's ``net_g_*.pth``): tensors both hold are interpolated, so a whole file works as well.
+    run's ``net_g_*.pth``): tensors both hold are interpolated, so a whole file works as well. ``style`` overrides
+    the entry's ``'fade'``/``'keep'`` (for measuring the two).
     """
     from ddrsr.weights.checkpoint import load_state_dict_file
     from ddrsr.weights.delta import compose_state, read_base_reference
@@ -131,10 +132,11 @@ def detail_state(zoo_name, entry, path, detail):
                              f'{base_path} differs; restore the base file (git checkout weights/)')
     value = knob.get('default', 0.0) if detail is None else detail
     return compose_state(load_state_dict_file(path), load_state_dict_file(base_path), value,
-                         fade=knob.get('fade', ()), style=knob.get('style', 'keep')), float(value)
+                         fade=knob.get('fade', ()), style=style or knob.get('style', 'keep')), float(value)
 
 
-def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None, hint=None, detail=None):
+def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None, hint=None, detail=None,
+         detail_style=None):
     """Build a network, load its weights, and describe it.
 
     Args:
@@ -149,6 +151,8 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         hint (str, optional): what to tell the user when the checkpoint does not fit the architecture.
         detail (float, optional): for a zoo model with a detail knob (``rrdb_ddr_real_x4``), 0 (fidelity) to 1
             (its base model's look); default: the model's own default. DDRSRError for other models.
+        detail_style (str, optional): ``'fade'`` or ``'keep'``, overriding how the model's own tensors (StyleMods)
+            follow the detail (``ddrsr.weights.delta``); default: the model's.
 
     Returns:
         LoadedModel: the network frozen (``requires_grad=False``) in ``eval()`` mode on ``device``.
@@ -187,7 +191,7 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
             verify_shipped(path, WEIGHTS_DIR)  # before unpickling anything: a corrupt file gets a clear message
         state = None
         if entry.get('detail'):
-            state, detail = detail_state(zoo_name, entry, path, detail)
+            state, detail = detail_state(zoo_name, entry, path, detail, detail_style)
         elif detail is not None:
             knobs = sorted(n for n, e in MODELS.items() if e.get('detail'))
             raise DDRSRError(f'model {zoo_name!r} has no detail knob; --detail works with {", ".join(knobs)}')

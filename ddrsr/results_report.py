@@ -229,3 +229,28 @@ def save_figure(figure, path, dpi):
     figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path
+
+
+def default_detail(sweep, max_blockiness=MAX_JPEG_BLOCKINESS, spec='jpeg30'):
+    """The lowest detail of ``sweep`` (``{detail: evaluate() result}``) whose ``spec`` output is deblocked
+    (blockiness at most ``max_blockiness``): the most faithful point that still removes JPEG blocks. None if none is.
+
+    >>> default_detail({0.0: {'jpeg30': {'blockiness': 1.3}}, 0.5: {'jpeg30': {'blockiness': 1.08}}})
+    0.5
+    """
+    deblocked = [d for d, row in sorted(sweep.items()) if (row[spec].get('blockiness') or float('inf')) <= max_blockiness]
+    return deblocked[0] if deblocked else None
+
+
+def sweep_markdown(rows, specs, labels=None):
+    """A Markdown table of ``rows`` (``{name: evaluate() result}``, with a ``'bicubic'`` row): gain over bicubic per
+    spec, their mean, and the JPEG blockiness of the ``jpeg30`` outputs."""
+    labels = labels or {}
+    bicubic = rows['bicubic']
+    lines = ['| model | ' + ' | '.join(specs) + ' | mean gain | jpeg30 blockiness |', '|---' * (len(specs) + 3) + '|']
+    for name, row in rows.items():
+        gains = [row[spec]['psnr'] - bicubic[spec]['psnr'] for spec in specs]
+        block = row.get('jpeg30', {}).get('blockiness')
+        lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(f'{g:+.2f}' for g in gains)
+                     + f' | {sum(gains) / len(gains):+.2f} | {"-" if block is None else f"{block:.2f}"} |')
+    return '\n'.join(lines) + '\n'

@@ -54,8 +54,9 @@ def add_arguments(parser):
                         help='for rrdb_ddr_real_x4: 0 (fidelity, the pixel-loss fine-tune) to 1 (Real-ESRGAN '
                         'x4plus\'s sharper, painted look), by network interpolation (default: the model\'s own)')
     parser.add_argument('--backend', choices=BACKENDS, default='auto',
-                        help='inference engine (default: auto = onnxruntime on the CPU, exported once per weights '
-                        'file and cached; torch on CUDA; torch with one warning if the export fails)')
+                        help='inference engine (default: auto = onnxruntime on the CPU, as fast as torch there, exported '
+                        'once per weights file and cached; torch on CUDA or for --precision bf16; torch with one '
+                        'warning if the export fails)')
     parser.add_argument('--onnx_cache', default=None,
                         help='folder for the exported ONNX pair (default: $DDRSR_CACHE or ~/.cache/ddrsr, '
                         'then onnx/<model>-<sha256>)')
