@@ -6,6 +6,7 @@ against the plain baseline trained identically), checked only for the rows that 
 """
 import datetime
 import os
+import textwrap
 
 import torch
 import torch.nn.functional as F
@@ -214,8 +215,8 @@ def draw_image_row(axes, images, label, titles=None, title_size=9):
         axis.imshow(image[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy(), interpolation='nearest')
         axis.set_xticks([])
         axis.set_yticks([])
-        if titles:
-            axis.set_title(titles[column], fontsize=title_size)
+        if titles:  # wrapped: long model labels would run into their neighbours
+            axis.set_title(textwrap.fill(titles[column], 22), fontsize=title_size)
         if column == 0:
             axis.set_ylabel(label, fontsize=9)
 

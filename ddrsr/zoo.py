@@ -38,8 +38,10 @@ MODELS = {
         'arch': {'type': 'RRDBNetDDR', 'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32, 'scale': 4,
                  'use_ddr': True, 'encoder': {'generator': _LITE_ENCODER, 'layer': 'body.7', 'embed_dim': 64}},
         'options': 'options/train_rrdb_ddr_real_x4plus.yml',
-        # detail 0: the fine-tuned weights; 1: x4plus's shared tensors, the StyleMods faded to the identity.
-        'detail': {'base': 'realesrgan_x4plus', 'default': 0.0, 'fade': ['style_mods'], 'style': 'fade'},
+        # detail 0: the fine-tuned weights; 1: x4plus's shared tensors, the StyleMods faded to the identity (fading
+        # measured better than keeping them). Default 0.75: the lowest swept detail whose jpeg30 output is deblocked
+        # (blockiness <= 1.10; scripts/detail_sweep.py, weights/README.md).
+        'detail': {'base': 'realesrgan_x4plus', 'default': 0.75, 'fade': ['style_mods'], 'style': 'fade'},
     },
     'rrdb_ddr_bn_x4_lite': {
         'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',
