@@ -196,3 +196,11 @@ def test_strength_works_on_the_full_model_residual_noise_falls():
             sr = loaded.network(lq, embedding=loaded.network.steer(embedding, strength)).clamp(0, 1)
             residual.append(residual_noise_std(sr, hr))
     assert all(b < a for a, b in zip(residual, residual[1:])), residual
+
+
+def test_the_full_model_shares_the_lite_defaults_encoder_bit_for_bit():
+    """So the inspect regressors fit it: --strength auto and ddrsr serve work on it."""
+    from ddrsr.inspect.regressors import encoder_fingerprint
+
+    assert (encoder_fingerprint(load('rrdb_ddr_real_x4').network.encoder)
+            == encoder_fingerprint(load('rrdb_ddr_real_x4_lite').network.encoder))

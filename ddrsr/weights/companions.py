@@ -175,7 +175,9 @@ def ship_delta(checkpoint, output, name, options=None, iterations=None):
     base_name = entry['detail']['base']
     base_path = shipped_file(base_name)
     state = load_state_dict_file(checkpoint, 'params_ema')
-    delta = {k: v.half() if v.is_floating_point() else v
+    # fp16, except the frozen DDR encoder: it must stay bit-identical to the shipped encoder, whose fingerprint the
+    # inspect regressors (strength auto, serve) check.
+    delta = {k: v.half() if v.is_floating_point() and not k.startswith('encoder.') else v
              for k, v in delta_state(state, load_state_dict_file(base_path)).items()}
     source_sha256 = sha256_file(checkpoint)
     training = provenance(name, source_sha256, os.path.splitext(output)[0] + '.json', options, iterations)
