@@ -93,7 +93,7 @@ def as_loaded(model):
 
 def build_generator(network_opt):
     """Build the network of a BasicSR ``network_g`` dict (ddrsr's architectures registered)."""
-    import ddrsr  # noqa: F401  (fills basicsr's ARCH_REGISTRY with ddrsr's architectures)
+    import ddrsr.archs  # noqa: F401  (fills basicsr's ARCH_REGISTRY with ddrsr's architectures)
     from basicsr.archs import build_network
 
     try:

@@ -11,7 +11,7 @@ import os
 
 from ddrsr.errors import unknown_names_error
 
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
+from ddrsr.defaults import WEIGHTS_DIR  # noqa: E402,F401
 
 _LITE_ENCODER = {'type': 'SRResNet', 'num_feat': 32, 'num_block': 8, 'upscale': 4, 'with_gr': True}
 _LITE_RRDB = {'num_feat': 32, 'num_block': 6, 'num_grow_ch': 16, 'scale': 4}

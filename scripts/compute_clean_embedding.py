@@ -21,7 +21,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import ddrsr  # noqa: E402,F401  (registries)
+import ddrsr  # noqa: E402
+
+ddrsr.register()  # basicsr's registries
 from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.weights.clean_embedding import write_clean_embedding  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL  # noqa: E402

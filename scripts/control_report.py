@@ -28,7 +28,9 @@ import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import ddrsr  # noqa: E402,F401
+import ddrsr  # noqa: E402
+
+ddrsr.register()  # basicsr's registries
 from ddrsr.analysis.strength import STRENGTHS, measure, spec_pairs, targets  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.results_report import draw_image_row, save_figure  # noqa: E402

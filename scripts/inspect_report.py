@@ -30,7 +30,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import ddrsr  # noqa: E402,F401
+import ddrsr  # noqa: E402
+
+ddrsr.register()  # basicsr's registries
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.inspect import ESTIMATORS, NOISE_ESTIMATOR, Inspector  # noqa: E402
 from ddrsr.inspect.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, NOISE_LEVELS, mae, meets,  # noqa: E402

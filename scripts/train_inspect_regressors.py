@@ -32,7 +32,9 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import ddrsr  # noqa: E402,F401  (registries)
+import ddrsr  # noqa: E402
+
+ddrsr.register()  # basicsr's registries
 from ddrsr.data.degradations import NAMED_SPECS, DegradationParams, degrade, degrade_with_spec  # noqa: E402
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402

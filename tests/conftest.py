@@ -4,7 +4,9 @@ import sys
 import pytest
 import torch
 
-import ddrsr  # noqa: F401  (installs the basicsr alias and fills the registries)
+import ddrsr
+
+ddrsr.register()  # basicsr's registries
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, 'tests', 'data')

@@ -16,3 +16,4 @@ def test_alias_is_idempotent():
     from ddrsr.compat import install_torchvision_alias
 
     assert install_torchvision_alias() is install_torchvision_alias()
+

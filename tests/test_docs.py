@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-DOCUMENTED = ['ddrsr.loader', 'ddrsr.utils.device', 'ddrsr.data.patches', 'ddrsr.data.degradations',
+DOCUMENTED = ['ddrsr', 'ddrsr.loader', 'ddrsr.utils.device', 'ddrsr.data.patches', 'ddrsr.data.degradations',
               'ddrsr.archs.module_utils', 'ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler',
               'ddrsr.analysis.ddr', 'ddrsr.faig.attribution', 'ddrsr.faig.masking', 'ddrsr.faig.verdicts', 'ddrsr.analysis.verdicts',
               'ddrsr.analysis.ablation', 'ddrsr.analysis.scores']
@@ -31,3 +31,34 @@ def test_importing_the_inference_api_loads_no_cli_plotting_or_sklearn():
     out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert out.stdout.strip() == '[]', out.stdout
+
+
+def test_help_imports_no_torch():
+    """`ddrsr --help`, `ddrsr upscale --help` and `python inference.py --help` build their parsers without torch,
+    basicsr or kornia (issue 23: start-up <= 0.5 s; importing torch alone takes seconds on these CPUs)."""
+    code = ('import sys\n'
+            'import ddrsr.cli\n'
+            'from ddrsr.cli import upscale\n'
+            'parser = ddrsr.cli.build_parser()\n'
+            'parser.format_help()\n'
+            'upscale.build_parser().format_help()\n'
+            'heavy = sorted({"torch", "torchvision", "basicsr", "kornia", "numpy", "cv2"} & set(sys.modules))\n'
+            'assert not heavy, heavy\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_ddrsr_attributes_load_lazily():
+    code = ('import sys, ddrsr\n'
+            'assert "torch" not in sys.modules\n'
+            'assert ddrsr.archs.RRDBNetDDR.__name__ == "RRDBNetDDR"\n'
+            'from basicsr.utils.registry import ARCH_REGISTRY\n'
+            'ARCH_REGISTRY.get("RRDBNetDDR")\n'
+            'try:\n'
+            '    ddrsr.no_such_module\n'
+            'except AttributeError:\n'
+            '    pass\n'
+            'else:\n'
+            '    raise SystemExit("no AttributeError")\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

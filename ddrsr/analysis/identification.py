@@ -32,7 +32,7 @@ from .brisque import brisque_batch
 from .classifiers import fit_predict_svm, predict, train_resnet18
 from .distortions import CLASSES
 
-METHODS = ('ddr', 'ddr_stats', 'brisque', 'resnet18')
+from ddrsr.defaults import IDENTIFY_METHODS as METHODS  # noqa: E402
 FEATURE_KINDS = {'ddr': 'flat', 'ddr_stats': 'stats'}
 
 

@@ -36,7 +36,9 @@ def main(argv=None):
     # Reports that quote the command which produced them (e.g. `ddrsr evaluate --markdown`) read this.
     args.command_line = shlex.join(['ddrsr'] + list(sys.argv[1:] if argv is None else argv))
     try:
-        import ddrsr  # noqa: F401  (registries and the torchvision alias)
+        import ddrsr
+
+        ddrsr.register()  # basicsr's registries, for commands that build from option files
         result = args.func(args)
     except DDRSRError as error:
         print(f'ddrsr: error: {error}', file=sys.stderr)

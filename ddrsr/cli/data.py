@@ -36,7 +36,7 @@ def cmd_degrade(args):
 
 
 def add_subcommands(subparsers):
-    from ddrsr.data.degradations import NAMED_SPECS
+    from ddrsr.defaults import NAMED_SPECS
 
     degrade = parser_with_example(subparsers, 'degrade', 'Write a degraded LQ set from an HR folder.',
                                   'ddrsr degrade -i datasets/val_hr -o datasets/val_blur2_noise20 --spec blur2_noise20')

@@ -160,8 +160,7 @@ def _add_images(parser, images=10, crop=96):
 
 def add_subcommands(subparsers):
     """Register faig, faig-mask and faig-predict on ``ddrsr``'s subparsers ."""
-    from ddrsr.faig import METHODS
-    from ddrsr.faig.masking import PERCENTS
+    from ddrsr.defaults import FAIG_METHODS as METHODS, FAIG_PERCENTS as PERCENTS
 
     faig = parser_with_example(
         subparsers, 'faig', 'FAIG: rank every conv filter of the target by how specific it is to --deg against --vs.',

@@ -89,7 +89,7 @@ def cmd_classification_vs_sr(args):
 
 def add_subcommands(subparsers):
     """Register ``identify`` and ``classification-vs-sr``."""
-    from ddrsr.analysis.identification import METHODS
+    from ddrsr.defaults import IDENTIFY_METHODS as METHODS
 
     identify = parser_with_example(
         subparsers, 'identify', 'Distortion identification (GB, WN, JPEG, JP2K, FF): DDR vs BRISQUE vs ResNet18.',

@@ -80,7 +80,7 @@ def cmd_inspect(args):
 
 
 def add_subcommands(subparsers):
-    from ddrsr.inspect.inspector import DEFAULT_REGRESSORS
+    from ddrsr.defaults import DEFAULT_REGRESSORS
     from ddrsr.zoo import DEFAULT_MODEL
 
     inspect = parser_with_example(

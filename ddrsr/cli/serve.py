@@ -31,8 +31,7 @@ def cmd_serve(args):
 
 
 def add_subcommands(subparsers):
-    from ddrsr.inspect.inspector import DEFAULT_REGRESSORS
-    from ddrsr.serve.engine import DEFAULT_MAX_PIXELS, DEFAULT_TILE
+    from ddrsr.defaults import DEFAULT_REGRESSORS, SERVE_MAX_PIXELS, SERVE_TILE
     from ddrsr.zoo import DEFAULT_MODEL
 
     serve = parser_with_example(
@@ -47,11 +46,11 @@ def add_subcommands(subparsers):
     serve.add_argument('--model_path', help='checkpoint to use instead of the shipped weights')
     serve.add_argument('--detail', type=float, default=None,
                        help='for rrdb_ddr_real_x4: 0 (fidelity) to 1 (Real-ESRGAN x4plus\'s look); default: the model\'s')
-    serve.add_argument('--max_pixels', type=float, default=DEFAULT_MAX_PIXELS,
+    serve.add_argument('--max_pixels', type=float, default=SERVE_MAX_PIXELS,
                        help='refuse uploads with more pixels, checked before decoding (default: '
-                       f'{DEFAULT_MAX_PIXELS}, {DEFAULT_MAX_PIXELS / 1e6:g} MP; 0: no limit)')
-    serve.add_argument('-t', '--tile', type=int, default=DEFAULT_TILE,
-                       help=f'tile size in input pixels; progress and cancel act per tile (default: {DEFAULT_TILE})')
+                       f'{SERVE_MAX_PIXELS}, {SERVE_MAX_PIXELS / 1e6:g} MP; 0: no limit)')
+    serve.add_argument('-t', '--tile', type=int, default=SERVE_TILE,
+                       help=f'tile size in input pixels; progress and cancel act per tile (default: {SERVE_TILE})')
     serve.add_argument('--regressors', default=DEFAULT_REGRESSORS, help='inspect regressor file (default: the shipped one)')
     add_device(serve)
     serve.set_defaults(func=cmd_serve)

@@ -30,9 +30,7 @@ DESCRIPTION = 'Blind super-resolution of photos with a DDR-guided RRDBNet.'
 
 def add_arguments(parser):
     """The flags of ``python inference.py`` (Real-ESRGAN's, where they apply)."""
-    from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS
-    from ddrsr.inference.torch_backend import PRECISIONS
-    from ddrsr.inference.upsampler import BACKENDS, DEFAULT_TILE_PAD
+    from ddrsr.defaults import BACKENDS, DEFAULT_TILE_PAD, MAX_PIXELS as DEFAULT_MAX_PIXELS, PRECISIONS
     from ddrsr.zoo import DEFAULT_MODEL, MODELS
 
     parser.add_argument('-i', '--input', default='inputs', help='input image or folder (default: inputs)')

@@ -339,7 +339,7 @@ class DegradationSpec:
 
 
 # The paper's test sets; any combination of the tokens also parses (e.g. ``blur2_jpeg50``).
-NAMED_SPECS = ('clean', 'blur2', 'blur4', 'noise20', 'blur2_noise20', 'jpeg30', 'jpeg50')
+from ddrsr.defaults import NAMED_SPECS  # noqa: E402
 _TOKEN = re.compile(r'^(blur|noise|jpeg)(\d+(?:\.\d+)?)$')
 
 

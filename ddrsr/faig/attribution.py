@@ -35,7 +35,7 @@ from .data import degrade
 from .filters import FilterIndex, check_same_architecture
 from .ranking import Ranking
 
-METHODS = ('faig', 'ig', 'absdiff', 'random')
+from ddrsr.defaults import FAIG_METHODS as METHODS  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from .attribution import evaluating, infer_scale, model_device
 from .data import combine_specs, degrade
 from .filters import FilterIndex, check_same_architecture
 
-PERCENTS = (1, 3, 5, 10)
+from ddrsr.defaults import FAIG_PERCENTS as PERCENTS  # noqa: E402
 
 
 def mask_filters(baseline, target, indices):

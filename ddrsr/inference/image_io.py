@@ -31,7 +31,7 @@ from ddrsr.errors import DDRSRError
 _ORIENTATION_TAG = 0x0112
 #: Default limit on the input pixel count (100 megapixels: above any camera; a x4 result of it already
 #: needs ~19 GB of float32). Files over it are refused from their header, before decoding.
-DEFAULT_MAX_PIXELS = 100_000_000
+from ddrsr.defaults import MAX_PIXELS as DEFAULT_MAX_PIXELS  # noqa: E402
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 

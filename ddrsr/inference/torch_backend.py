@@ -12,7 +12,7 @@ import torch
 
 from ddrsr.errors import DDRSRError
 
-PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+from ddrsr.defaults import PRECISIONS  # noqa: E402
 
 
 @functools.lru_cache(maxsize=None)

@@ -30,14 +30,7 @@ from ddrsr.inference.torch_backend import (NonFinite, TorchBackend, _NonFinite, 
                                            resolve_precision)
 from ddrsr.zoo import DEFAULT_MODEL
 
-#: Default LR padding per tile side. It must cover the *effective* receptive field (what measurably
-#: reaches an output pixel), not the theoretical one (~92 LR pixels for the lite RRDBNet-DDR). With the
-#: feathered blend a tile uses nothing from its outer tile_pad/2 pixels. Measured tiled-vs-whole max abs
-#: error (tile 32, 70x90 photo, tiny test net): pad 4 -> 2.8e-3, 6 -> 7.9e-6, 8 -> 3.3e-7, 24 -> 2.4e-7
-#: (float noise); the randomly initialised lite net is at float noise from pad 12. Trained nets reach
-#: further, so the default keeps a wide margin (Real-ESRGAN uses 10 for a 23-block RRDBNet). Re-measure
-#: a trained checkpoint with scripts/measure_tile_pad.py.
-DEFAULT_TILE_PAD = 24
+from ddrsr.defaults import DEFAULT_TILE_PAD  # noqa: E402,F401
 #: Largest LR crop (per side) the DDR encoder sees. A *crop*, not a resize: resizing would change the
 #: blur width and the noise level, which are exactly what the encoder measures.
 DEFAULT_EMBED_CROP = 512
@@ -65,7 +58,7 @@ def check_strength(strength):
     return value
 
 
-BACKENDS = ('auto', 'torch', 'onnx')
+from ddrsr.defaults import BACKENDS  # noqa: E402,F401
 
 
 class BackendFallbackWarning(RuntimeWarning):

@@ -21,8 +21,7 @@ from ddrsr.inspect.regressors import DDRRegressors, encoder_fingerprint, photo_t
 #: The pixel-statistics estimator reported as ``noise_sigma``: the one with the lower MAE on the degraded
 #: validation photos in docs/INSPECT.md (both are reported under ``noise_sigma_by_estimator``).
 NOISE_ESTIMATOR = 'wavelet_mad'
-DEFAULT_REGRESSORS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                  'weights', 'inspect_regressors_lite.npz')
+from ddrsr.defaults import DEFAULT_REGRESSORS  # noqa: E402
 
 
 STRENGTH_HEAD = 'strength'

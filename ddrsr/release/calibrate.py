@@ -54,6 +54,9 @@ def measure(opt, phases, threads, log_path, result_path, warmup, seconds, barrie
     import torch
     from basicsr.data import build_dataloader, build_dataset
     from basicsr.models import build_model
+    from ddrsr import register
+
+    register()  # ddrsr's classes in basicsr's registries
     from basicsr.utils.options import parse_options
 
     started = time.monotonic()

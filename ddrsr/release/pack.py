@@ -43,7 +43,9 @@ for name in ('torch', 'torchvision', 'cv2', 'numpy', 'scipy', 'yaml', 'tqdm', 'P
 if missing:
     raise SystemExit('install.sh: still missing: ' + ', '.join(missing) + '; pip install them (opencv-python for cv2)')
 import torch
-import ddrsr  # noqa: F401
+import ddrsr  # noqa: E402
+
+ddrsr.register()  # basicsr's registries
 print(f'install.sh: ready (torch {torch.__version__}, CUDA available: {torch.cuda.is_available()})')
 EOF
 '''

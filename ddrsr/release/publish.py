@@ -8,6 +8,7 @@ import os
 
 import torch
 
+import ddrsr.archs  # noqa: F401  (ddrsr's architectures in basicsr's ARCH_REGISTRY)
 from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
 from ddrsr.weights.manifest import ship_checkpoint

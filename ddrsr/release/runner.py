@@ -20,6 +20,8 @@ import time
 import torch
 from tqdm import tqdm
 
+import ddrsr.archs  # noqa: F401  (ddrsr's architectures in basicsr's ARCH_REGISTRY)
+
 from ddrsr.errors import DDRSRError
 from ddrsr.release import publish, workers
 from ddrsr.release.calibrate import calibrate, write_options

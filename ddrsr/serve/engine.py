@@ -19,6 +19,7 @@ import time
 import cv2
 import numpy as np
 
+from ddrsr.defaults import SERVE_MAX_PIXELS, SERVE_TILE
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.image_io import read_image
 from ddrsr.inference.tiling import axis_spans
@@ -27,12 +28,6 @@ from ddrsr.inspect.inspector import DEFAULT_REGRESSORS, Inspector
 from ddrsr.inspect.report import crop_results
 from ddrsr.zoo import DEFAULT_MODEL
 
-#: LR tile size of the full-size upscale. Tiles bound the memory of big photos, and each finished tile is a
-#: point where progress is reported and a cancel takes effect (a 256 px tile takes seconds on a CPU).
-DEFAULT_TILE = 256
-#: Largest upload in pixels (16 MP, a phone photo). The x4 result of it is 256 MP, ~3 GB as float32 while
-#: it is assembled, and on a CPU an upscale takes minutes per megapixel; raise it with --max_pixels.
-DEFAULT_MAX_PIXELS = 16_000_000
 #: LR pixels per side of the preview crop (x4: a 256 px preview, a fraction of a second on a CPU).
 PREVIEW_CROP = 64
 #: Longest side of the before/after images sent to the page; the download is always full size.
@@ -136,8 +131,8 @@ class ServeEngine:
         DDRSRError: not a DDR model, no clean embedding, or regressors fitted on another encoder.
     """
 
-    def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=DEFAULT_TILE,
-                 max_pixels=DEFAULT_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None, detail=None):
+    def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=SERVE_TILE,
+                 max_pixels=SERVE_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None, detail=None):
         from ddrsr.loader import load
 
         model = load(model_name, weights=weights, device='cpu', detail=detail)

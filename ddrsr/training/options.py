@@ -74,6 +74,9 @@ def _check_param_group_keys(opt, model_class, source):
 def check_options(opt, source='<options>'):
     """Raise DDRSRError naming ``source`` and the key if ``opt`` has an unknown or misspelled key or a wrong type."""
     from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, MODEL_REGISTRY
+    from ddrsr import register
+
+    register()  # ddrsr's classes in basicsr's registries
 
     _check_keys(opt, TOP_KEYS, '', source)
     missing = [k for k in REQUIRED_TOP if k not in opt]

@@ -14,7 +14,9 @@ import sys
 
 import torch
 
-import ddrsr  # noqa: F401  (registers archs, datasets and models; installs the torchvision alias)
+import ddrsr
+
+ddrsr.register()  # basicsr's registries: ddrsr's archs, datasets and models
 from ddrsr.training import distributed
 from ddrsr.errors import DDRSRError
 from ddrsr.training.options import check_option_file
