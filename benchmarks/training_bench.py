@@ -44,7 +44,7 @@ def _quiet_basicsr():
 
 def _runtime_options(option_file, folder):
     """The option file as ``parse_options`` would complete it for a single-process CPU run."""
-    from basicsr.archs import build_network
+    from ddrsr.loader import build_generator
 
     from ddrsr.utils.option_file import load_yaml
 
@@ -55,7 +55,7 @@ def _runtime_options(option_file, folder):
     encoder = opt['network_g'].get('encoder') if opt['network_g'].get('use_ddr', True) else None
     if encoder:
         path = os.path.join(folder, 'encoder.pth')
-        torch.save({'params': build_network(copy.deepcopy(encoder['generator'])).state_dict()}, path)
+        torch.save({'params': build_generator(copy.deepcopy(encoder['generator'])).state_dict()}, path)
         opt['path']['pretrain_network_encoder'] = path
     if (opt.get('val') or {}).get('ddr_chi') is not None:
         opt['val'].pop('ddr_chi')  # a validation-time metric; not part of an iteration

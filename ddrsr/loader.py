@@ -197,8 +197,7 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         elif detail is not None:
             knobs = sorted(n for n, e in MODELS.items() if e.get('detail'))
             raise DDRSRError(f'model {zoo_name!r} has no detail knob; --detail works with {", ".join(knobs)}')
-        from basicsr.archs import build_network
-        network = load_into(build_network(arch), path,
+        network = load_into(build_generator(arch), path,
                             hint or f'they are not weights for model {zoo_name!r}; pass the matching -n model name',
                             state=state)
         name = name or zoo_name

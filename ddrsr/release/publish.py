@@ -8,7 +8,6 @@ import os
 
 import torch
 
-import ddrsr.archs  # noqa: F401  (ddrsr's architectures in basicsr's ARCH_REGISTRY)
 from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
 from ddrsr.weights.manifest import ship_checkpoint
@@ -47,9 +46,9 @@ def prune_checkpoints(experiment):
 
 def load_network(network_opt, path, device='cpu'):
     """Build ``network_opt`` (a ``network_g`` section) and load weights file ``path`` strictly; eval mode."""
-    from basicsr.archs import build_network
+    from ddrsr.loader import build_generator
 
-    network = load_into(build_network(dict(network_opt)), path, 'train and export it again')
+    network = load_into(build_generator(network_opt), path, 'train and export it again')
     return network.eval().requires_grad_(False).to(torch.device(device))
 
 
@@ -79,7 +78,7 @@ def validation_markdown(table, labels, val, command):
 
 def shipped_network(stage, weights_dir, device):
     """The shipped model of ``stage`` from ``weights_dir`` (sha256-checked), or None when there is none."""
-    from basicsr.archs import build_network
+    from ddrsr.loader import build_generator
 
     from ddrsr.weights.manifest import verify_shipped
     from ddrsr.zoo import model_entry
@@ -88,7 +87,7 @@ def shipped_network(stage, weights_dir, device):
     if not os.path.isfile(path):
         return None
     verify_shipped(path, weights_dir)
-    network = load_into(build_network(model_entry(stage.zoo_name)['arch']), path, 'check weights/SHA256SUMS')
+    network = load_into(build_generator(model_entry(stage.zoo_name)['arch']), path, 'check weights/SHA256SUMS')
     return network.eval().requires_grad_(False).to(torch.device(device))
 
 
@@ -98,12 +97,12 @@ def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
     Both are evaluated here, on ``device``, as the zoo model ``stage.zoo_name`` (whose architecture the new file
     must fit). Returns ``{'shipped': bool, 'reason': str, 'new': dB or None, 'shipped_before': dB or None}``.
     """
-    from basicsr.archs import build_network
+    from ddrsr.loader import build_generator
 
     from ddrsr.zoo import model_entry
 
     try:  # the zoo must be able to load the file it will ship
-        network = load_into(build_network(model_entry(stage.zoo_name)['arch']), new_file,
+        network = load_into(build_generator(model_entry(stage.zoo_name)['arch']), new_file,
                             f'the new network_g is not the architecture of zoo model {stage.zoo_name!r}')
     except DDRSRError as error:
         return {'shipped': False, 'new': None, 'shipped_before': None,

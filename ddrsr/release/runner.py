@@ -20,8 +20,6 @@ import time
 import torch
 from tqdm import tqdm
 
-import ddrsr.archs  # noqa: F401  (ddrsr's architectures in basicsr's ARCH_REGISTRY)
-
 from ddrsr.errors import DDRSRError
 from ddrsr.release import publish, workers
 from ddrsr.release.calibrate import calibrate, write_options
@@ -124,8 +122,8 @@ class ReleaseRun:
         os.makedirs(folder, exist_ok=True)
         encoder = self.templates['encoder']
         random_encoder = os.path.join(folder, 'random_encoder.pth')
-        from basicsr.archs import build_network
-        torch.save({'params_ema': build_network(dict(encoder['network_g'])).state_dict()}, random_encoder)
+        from ddrsr.loader import build_generator
+        torch.save({'params_ema': build_generator(encoder['network_g']).state_dict()}, random_encoder)
         stand_in = {'encoder': random_encoder, 'encoder_blind': random_encoder, 'rrdb_clean': None}
         opts = {}
         for stage in STAGES:
