@@ -29,7 +29,7 @@ DEFAULT_TILE_PAD = 24
 
 #: Inference backends and precisions (``ddrsr.inference.upsampler``, ``ddrsr.inference.torch_backend``).
 BACKENDS = ('auto', 'torch', 'onnx')
-PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16', 'int8')
 
 #: The named degradation specs of the validation sets (``ddrsr.data.degradations.parse_spec``).
 NAMED_SPECS = ('clean', 'blur2', 'blur4', 'noise20', 'blur2_noise20', 'jpeg30', 'jpeg50')

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageCms
 
 from conftest import ROOT
@@ -122,6 +123,18 @@ def test_close_removes_the_temporary_folder(tmp_path):
     assert os.path.isfile(result.path)
     engine.close()
     assert not os.path.exists(engine.workdir) and os.listdir(tmp_path) == ['p.png']
+
+
+def test_int8_runs_the_upscale_and_the_preview_stays_fp32(tmp_path, monkeypatch):
+    monkeypatch.setenv('DDRSR_CACHE', str(tmp_path / 'cache'))
+    engine = ServeEngine(device='cpu', workdir=str(tmp_path), precision='int8')
+    try:
+        assert (engine.upsampler.precision_name, engine.upsampler.backend_name) == ('int8', 'onnx')
+        assert next(engine.model.parameters()).dtype == torch.float32  # the inspector's and the preview's network
+        photo = _save(_crop((32, 32)), tmp_path / 'p.png')
+        assert os.path.isfile(engine.upscale(photo, 1.0).path)
+    finally:
+        engine.close()
 
 
 def test_non_ddr_model_is_refused_with_the_way_out():

@@ -3,6 +3,7 @@ import os
 
 from ddrsr.cli._common import add_device, parser_with_example
 from ddrsr.errors import DDRSRError
+from ddrsr.defaults import PRECISIONS
 
 
 def cmd_evaluate(args):
@@ -63,7 +64,9 @@ def _upscaler(loaded, device, precision, strength):
     strength = strength if loaded.use_ddr else 1.0
     if strength == 1.0 and resolve_precision(precision, device, loaded.cpu_precision) == 'fp32':
         return loaded.network
-    upsampler = Upsampler(model=loaded, device=device, backend='torch', precision=precision, strength=strength)
+    int8 = resolve_precision(precision, device, loaded.cpu_precision) == 'int8'  # only onnxruntime runs int8
+    upsampler = Upsampler(model=loaded, device=device, backend='onnx' if int8 else 'torch', precision=precision,
+                          strength=strength)
     return upsampler.enhance_tensor
 
 
@@ -100,8 +103,9 @@ def add_subcommands(subparsers):
     evaluate.add_argument('--crop_size', type=int, default=192, help='centre crop of each HR image (default: 192)')
     evaluate.add_argument('--scale', type=int, default=4)
     evaluate.add_argument('--seed', type=int, default=0)
-    evaluate.add_argument('--precision', choices=('fp32', 'bf16', 'fp16', 'auto'), default='fp32',
-                          help='arithmetic of the models (default: fp32, the reference; bf16 needs native CPU bf16)')
+    evaluate.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                          help='arithmetic of the models (default: fp32, the reference; bf16 needs native CPU bf16; '
+                          'int8 runs the quantized ONNX graph)')
     evaluate.add_argument('--strength', type=_strength, default=1.0,
                           help='restoration strength of the DDR models: 0 to 1.5 or auto (ddrsr inspect per crop); '
                           'default 1')

@@ -22,7 +22,7 @@ def cmd_serve(args):
     from ddrsr.serve.server import serve_forever
 
     engine = ServeEngine(args.model, weights=args.model_path, device=args.device, tile=args.tile, detail=args.detail,
-                         max_pixels=int(args.max_pixels), regressors=args.regressors)
+                         max_pixels=int(args.max_pixels), regressors=args.regressors, precision=args.precision)
     try:
         serve_forever(engine, args.host, args.port)
     finally:
@@ -31,7 +31,7 @@ def cmd_serve(args):
 
 
 def add_subcommands(subparsers):
-    from ddrsr.defaults import DEFAULT_REGRESSORS, SERVE_MAX_PIXELS, SERVE_TILE
+    from ddrsr.defaults import DEFAULT_REGRESSORS, PRECISIONS, SERVE_MAX_PIXELS, SERVE_TILE
     from ddrsr.zoo import DEFAULT_MODEL
 
     serve = parser_with_example(
@@ -52,5 +52,8 @@ def add_subcommands(subparsers):
     serve.add_argument('-t', '--tile', type=int, default=SERVE_TILE,
                        help=f'tile size in input pixels; progress and cancel act per tile (default: {SERVE_TILE})')
     serve.add_argument('--regressors', default=DEFAULT_REGRESSORS, help='inspect regressor file (default: the shipped one)')
+    serve.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                       help='precision of the full-size upscale (default: fp32, which the preview also uses, so the '
+                       'download matches it; int8 or bf16: faster, the preview stays fp32)')
     add_device(serve)
     serve.set_defaults(func=cmd_serve)

@@ -59,8 +59,9 @@ def add_arguments(parser):
                         help='folder for the exported ONNX pair (default: $DDRSR_CACHE or ~/.cache/ddrsr, '
                         'then onnx/<model>-<sha256>)')
     parser.add_argument('--precision', choices=PRECISIONS, default='auto',
-                        help='arithmetic precision (default: auto = fp16 on CUDA; on the CPU, bf16 for models measured '
-                        'fast and within the quality budget in it, where the CPU has native bf16 units; else fp32)')
+                        help='arithmetic precision (default: auto = fp16 on CUDA; on the CPU, the precision each model '
+                        'was measured fast and within the quality budget in (int8 on onnxruntime, or bf16 where the '
+                        'CPU has native bf16 units); else fp32). int8: the generator quantized once and cached')
     parser.add_argument('--fp32', action='store_true', help='use fp32 everywhere (the same as --precision fp32)')
     parser.add_argument('--ext', choices=('auto', 'png', 'jpg'), default='auto',
                         help='output format; auto (default) keeps the input format when it can hold the result')

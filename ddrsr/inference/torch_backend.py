@@ -1,5 +1,7 @@
 """The torch inference backend and its precision: fp32, fp16 (CUDA) or bf16 (autocast, CPUs with native bf16).
 
+(int8 is resolved here too, but runs on the ONNX backend: ``ddrsr.inference.quantize``.)
+
 ``auto`` is resolved once per Upsampler by :func:`resolve_precision`: fp16 on CUDA (measured within 1/255 of fp32,
 docs/DESIGN.md), and on the CPU the precision the model's descriptor declares (``LoadedModel.cpu_precision``, chosen
 per model from the measured speed and quality loss in docs/BENCHMARKS.md) when the CPU has native bf16 units
@@ -39,7 +41,7 @@ def resolve_precision(precision: str, device: torch.device, cpu_preference: str 
     """The precision that runs: ``precision``, or for ``'auto'`` the device's best (see the module docstring).
 
     Raises:
-        DDRSRError: an unknown precision, or bf16 on a CPU without native bf16. (fp16 runs on the CPU, slowly:
+        DDRSRError: an unknown precision, bf16 on a CPU without native bf16, or int8 off the CPU. (fp16 runs on the CPU, slowly:
             torch has no fast fp16 CPU kernels; it is kept for testing the NaN fallback.)
 
     >>> resolve_precision('auto', torch.device('cuda')), resolve_precision('fp32', torch.device('cpu'))
@@ -51,7 +53,11 @@ def resolve_precision(precision: str, device: torch.device, cpu_preference: str 
     if precision == 'auto':
         if device.type == 'cuda':
             return 'fp16'
+        if cpu_preference == 'int8':  # onnxruntime's int8 kernels run on any x86-64 CPU (VNNI makes them faster)
+            return 'int8'
         return 'bf16' if cpu_preference == 'bf16' and cpu_supports_bf16() else 'fp32'
+    if precision == 'int8' and device.type != 'cpu':
+        raise DDRSRError('int8 runs on the CPU (onnxruntime\'s quantized graph); on CUDA use --precision fp16 or auto')
     if device.type == 'cpu' and precision == 'bf16' and not cpu_supports_bf16():
         raise DDRSRError('this CPU has no native bf16 units (AVX512-BF16 or AMX), where bf16 would be slower than '
                          'fp32; use --precision fp32 (or auto)')

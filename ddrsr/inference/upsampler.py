@@ -88,6 +88,19 @@ class FileResult:
     skipped: bool = False
 
 
+def _onnx_backend(loaded, onnx_dir, device, int8):
+    """The onnxruntime backend on ``loaded``'s cached fp32 pair, with the generator quantized to int8 if asked
+    (cached beside the pair; the encoder stays fp32 so that the embedding does not move)."""
+    from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
+
+    encoder_path, generator_path = cached_split_pair(loaded, onnx_dir)
+    if int8:
+        from ddrsr.inference.quantize import cached_int8_generator
+
+        generator_path = cached_int8_generator(os.path.dirname(generator_path), generator_path, encoder_path)
+    return OnnxBackend(encoder_path, generator_path, device=device)
+
+
 class Upsampler:
     """Super-resolve photos with a zoo model (or any SR ``nn.Module``), tiled or whole.
 
@@ -97,8 +110,9 @@ class Upsampler:
         device (str): ``'auto'``, ``'cpu'`` or ``'cuda'``.
         tile (int): LR core size of a tile; 0 runs the whole photo at once.
         tile_pad (int): LR context added on each side of a tile.
-        precision (str): ``'auto'`` (default), ``'fp32'``, ``'bf16'`` (CPUs with native bf16, torch backend) or
-            ``'fp16'`` (CUDA); see :func:`ddrsr.inference.torch_backend.resolve_precision`. A photo whose fp16 output
+        precision (str): ``'auto'`` (default), ``'fp32'``, ``'bf16'`` (CPUs with native bf16, torch backend),
+            ``'fp16'`` (CUDA) or ``'int8'`` (CPU, onnx backend: the generator graph quantized statically and cached,
+            ``ddrsr.inference.quantize``); see :func:`ddrsr.inference.torch_backend.resolve_precision`. A photo whose fp16 output
             has NaN/Inf is redone in fp32, and fp32 is kept from then on. ``precision_name`` says which one runs.
         half (bool, optional): the older spelling: True is ``precision='fp16'``, False ``'fp32'``.
         backend (str): ``'auto'`` (default; see :func:`choose_backend`), ``'torch'`` or ``'onnx'`` (onnxruntime
@@ -162,20 +176,26 @@ class Upsampler:
         self.backend_name = choose_backend(backend, self.device)
         if self.precision_name == 'bf16':  # the exported ONNX pair is fp32
             if backend == 'onnx':
-                raise DDRSRError('the onnx backend runs fp32; use --precision fp32 with it, or --backend torch')
+                raise DDRSRError('the onnx backend runs fp32 or int8; use --precision fp32 or int8 with it, '
+                                 'or --backend torch')
             self.backend_name = 'torch'
+        if self.precision_name == 'int8':  # only onnxruntime runs the quantized graph
+            if backend == 'torch':
+                raise DDRSRError('int8 runs on the onnx backend; use --backend onnx (or auto) with it')
+            self.backend_name = 'onnx'
         if self.backend_name == 'onnx':
             try:
-                from ddrsr.inference.onnx_backend import OnnxBackend, cached_split_pair
-                encoder_path, generator_path = cached_split_pair(loaded, onnx_dir)
-                self.backend = OnnxBackend(encoder_path, generator_path, device=self.device)
-                self.precision_name = 'fp32'  # the exported pair is fp32
+                self.backend = _onnx_backend(loaded, onnx_dir, self.device, self.precision_name == 'int8')
+                if self.precision_name != 'int8':
+                    self.precision_name = 'fp32'  # the exported pair is fp32
             except Exception as error:  # any export/session failure: auto still has torch to fall back on
-                if backend == 'onnx':
+                if backend == 'onnx' or precision == 'int8':
                     raise
                 first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
                 warnings.warn(f'the onnxruntime backend is unavailable ({first}); using torch', BackendFallbackWarning)
                 self.backend_name = 'torch'
+                if self.precision_name == 'int8':  # auto chose int8: torch runs the model's fp32 instead
+                    self.precision_name = 'fp32'
         if self.backend_name == 'torch':
             self.backend = TorchBackend(model, self.device, self.precision_name, channels_last)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ddrsr.defaults import SERVE_MAX_PIXELS, SERVE_TILE
 from ddrsr.errors import DDRSRError
+from ddrsr.inference.folder import output_name
 from ddrsr.inference.image_io import read_image
 from ddrsr.inference.tiling import axis_spans
 from ddrsr.inference.upsampler import Upsampler, check_strength
@@ -126,24 +127,27 @@ class ServeEngine:
         max_pixels (int): refuse uploads with more pixels, from their header (0: no limit).
         regressors (str): the inspect regressors' ``.npz``.
         workdir (str, optional): parent of the temporary folder (default: the system's temp folder).
+        precision (str): the upscale's precision (``Upsampler``'s; default ``'fp32'``, which the preview uses too).
 
     Raises:
         DDRSRError: not a DDR model, no clean embedding, or regressors fitted on another encoder.
     """
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=SERVE_TILE,
-                 max_pixels=SERVE_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None, detail=None):
+                 max_pixels=SERVE_MAX_PIXELS, regressors=DEFAULT_REGRESSORS, workdir=None, detail=None,
+                 precision='fp32'):
         from ddrsr.loader import load
 
         model = load(model_name, weights=weights, device='cpu', detail=detail)
         if not model.has_clean_embedding:
             raise DDRSRError(f'ddrsr serve shows the inspect report and a strength slider, which need a DDR model '
                              f'with a clean embedding; {model_name!r} has none: use -n {DEFAULT_MODEL}')
-        # The torch backend in fp32: the inspector and the preview then run on the very network the upscale
-        # uses, one copy of the weights (the onnx backend or an fp16 copy would be a second one).
-        self.upsampler = Upsampler(model=model, device=device, tile=tile, max_pixels=max_pixels, half=False,
-                                   backend='torch')
-        self.model = self.upsampler.model
+        # fp32 by default: the inspector, the preview and the upscale then run on one network, one copy of the
+        # weights, and the download equals the preview. Another precision runs only the full-size upscale (int8
+        # through onnxruntime); the inspector and the preview keep the fp32 network.
+        self.upsampler = Upsampler(model=model, device=device, tile=tile, max_pixels=max_pixels, precision=precision,
+                                   backend='torch' if precision in ('fp32', 'fp16', 'bf16') else 'auto')
+        self.model = model.network
         self.inspector = Inspector(self.model, regressors)
         self.model_name, self.scale, self.max_pixels = self.upsampler.model_name, self.upsampler.scale, max_pixels
         self.workdir = tempfile.mkdtemp(prefix='ddrsr-serve-', dir=workdir)
@@ -210,11 +214,11 @@ class ServeEngine:
             image = self._read(path)
             height, width = image.rgb.shape[:2]
             job = tempfile.mkdtemp(prefix='job-', dir=self.workdir)
-            stem, ext = os.path.splitext(os.path.basename(path))
             watch = _TileWatch(self.upsampler.backend, self.tile_count(height, width), on_progress, cancel)
             self.upsampler.strength, self.upsampler.backend = strength, watch
             try:
-                written = self.upsampler.upscale_file(path, os.path.join(job, f'{stem}_x{self.scale}{ext}')).path
+                # the name `python inference.py` gives it (default --suffix)
+                written = self.upsampler.upscale_file(path, output_name(path, job, 'out')).path
             except BaseException:
                 shutil.rmtree(job, ignore_errors=True)
                 raise
