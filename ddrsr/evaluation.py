@@ -17,6 +17,18 @@ from ddrsr.data.spec_paired_dataset import SpecPairedDataset
 from ddrsr.errors import DDRSRError
 
 
+def psnr_y(sr, gt, border):
+    """PSNR on Y of 8-bit images, ``border`` pixels cropped, per image: ``(N, 3, H, W)`` x2 -> list[float].
+
+    The one PSNR of ddrsr (BasicSR's ``calculate_psnr`` on ``tensor2img`` images, as :func:`evaluate` computes it).
+
+    >>> psnr_y(torch.zeros(1, 3, 8, 8), torch.full((1, 3, 8, 8), 1 / 255), border=0)[0] > 40
+    True
+    """
+    return [calculate_psnr(tensor2img([s]), tensor2img([g]), crop_border=border, test_y_channel=True)
+            for s, g in zip(sr.float().cpu().clamp(0, 1), gt.float().cpu())]
+
+
 def bicubic_upscaler(scale):
     """An "upscaler" ``(B, 3, h, w) -> (B, 3, h*scale, w*scale)`` that is plain bicubic interpolation."""
     def upscale(lq):

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from ddrsr.data.spec_paired_dataset import SpecPairedDataset
+from ddrsr.errors import DDRSRError
+from ddrsr.utils.figures import save_figure
 
 DEGRADED_SPECS = ('blur2', 'noise20', 'blur2_noise20')
 
@@ -28,11 +30,17 @@ MAX_JPEG_BLOCKINESS = 1.10
 NIQE_SLACK, NIQE_SPECS = 0.3, ('clean', 'blur2', 'jpeg30')
 
 
-def mean_psnr(row, specs=DEGRADED_SPECS):
-    """Mean PSNR of one result row over ``specs`` (None if a spec is missing)."""
-    if not all(spec in row for spec in specs):
-        return None
-    return sum(row[spec]['psnr'] for spec in specs) / len(specs)
+def mean_psnr(row, specs=DEGRADED_SPECS, strict=False):
+    """Mean PSNR over ``specs`` of one ``ddrsr.evaluation.evaluate`` result: None if a spec is missing, or with
+    ``strict`` a KeyError naming the missing specs.
+
+    >>> mean_psnr({'blur2': {'psnr': 30.0}, 'noise20': {'psnr': 28.0}, 'blur2_noise20': {'psnr': 26.0}})
+    28.0
+    """
+    missing = [spec for spec in specs if spec not in row]
+    if missing and strict:
+        raise KeyError(f'the result lacks specs {missing}; evaluate them too')
+    return None if missing else sum(row[spec]['psnr'] for spec in specs) / len(specs)
 
 
 def check_targets(table, default_model):
@@ -205,7 +213,7 @@ def save_visual_comparison(candidates, hr_dir, specs, path, scale=4, meta_info=N
         top, left = max(0, (height - window) // 2), max(0, (width - window) // 2)
         draw_image_row(axes[row], [image[:, :, top:top + window, left:left + window] for image in images], spec,
                        columns if row == 0 else None, title_size=8)
-    return save_figure(figure, path, dpi=110)
+    return save_figure(figure, path, dpi=110, tight_layout=True, bbox_inches=None)
 
 
 def draw_image_row(axes, images, label, titles=None, title_size=9):
@@ -219,17 +227,6 @@ def draw_image_row(axes, images, label, titles=None, title_size=9):
             axis.set_title(textwrap.fill(titles[column], 22), fontsize=title_size)
         if column == 0:
             axis.set_ylabel(label, fontsize=9)
-
-
-def save_figure(figure, path, dpi):
-    """Lay out, write ``path`` (its folder is created) and close ``figure``; returns ``path``."""
-    import matplotlib.pyplot as plt
-
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=dpi)
-    plt.close(figure)
-    return path
 
 
 def default_detail(sweep, max_blockiness=MAX_JPEG_BLOCKINESS, spec='jpeg30'):
@@ -255,3 +252,43 @@ def sweep_markdown(rows, specs, labels=None):
         lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(f'{g:+.2f}' for g in gains)
                      + f' | {sum(gains) / len(gains):+.2f} | {"-" if block is None else f"{block:.2f}"} |')
     return '\n'.join(lines) + '\n'
+
+
+def save_before_after(photo, upsamplers, path, box=None, scale=4):
+    """The README's before/after: 4× crops of one real photo, input (nearest), bicubic, then each model.
+
+    Each model runs on the whole photo through its :class:`~ddrsr.inference.upsampler.Upsampler` (the embedding of
+    the whole photo, as ``python inference.py`` computes it); the crop is taken from the outputs afterwards.
+
+    Args:
+        photo (str): an image file.
+        upsamplers (list[tuple[str, Upsampler]]): ``(label, upsampler)``, each at ``scale``.
+        path (str): the PNG to write.
+        box (tuple[int, int, int], optional): ``(left, top, size)`` of the crop in input pixels (default: the
+            centre square of side ``min(64, height, width)``).
+
+    Returns:
+        str: ``path``.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from ddrsr.inference.image_io import read_image
+
+    rgb = torch.from_numpy(read_image(photo).rgb.copy()).permute(2, 0, 1)[None].float()
+    height, width = rgb.shape[-2:]
+    if box is None:
+        size = min(64, height, width)
+        box = ((width - size) // 2, (height - size) // 2, size)
+    left, top, size = box
+    if left < 0 or top < 0 or size <= 0 or left + size > width or top + size > height:
+        raise DDRSRError(f'crop box {box} is outside the {width}x{height} photo')
+    images = [F.interpolate(rgb, scale_factor=scale, mode='nearest'),
+              F.interpolate(rgb, scale_factor=scale, mode='bicubic', align_corners=False)]
+    images += [upsampler.enhance_tensor(rgb) for _, upsampler in upsamplers]
+    crop = [image[:, :, top * scale:(top + size) * scale, left * scale:(left + size) * scale] for image in images]
+    titles = ['input (4× nearest)', 'bicubic'] + [label for label, _ in upsamplers]
+    figure, axes = plt.subplots(1, len(crop), figsize=(2.6 * len(crop), 3.2), squeeze=False)
+    draw_image_row(axes[0], crop, '', titles)
+    return save_figure(figure, path, dpi=110, tight_layout=True, bbox_inches=None)

@@ -33,7 +33,8 @@ import ddrsr  # noqa: E402
 ddrsr.register()  # basicsr's registries
 from ddrsr.analysis.strength import STRENGTHS, measure, spec_pairs, targets  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
-from ddrsr.results_report import draw_image_row, save_figure  # noqa: E402
+from ddrsr.results_report import draw_image_row  # noqa: E402
+from ddrsr.utils.figures import save_figure  # noqa: E402
 from ddrsr.weights.manifest import sha256_file  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
 
@@ -58,7 +59,7 @@ def crops_figure(model, pairs_by_spec, path, image_index=0):
             images = [F.interpolate(lq, scale_factor=4, mode='bicubic', align_corners=False)]
             images += [model(lq, embedding=model.steer(embedding, s)) for s in FIGURE_STRENGTHS] + [gt]
             draw_image_row(axes[row], images, spec, columns if row == 0 else None)
-    return save_figure(figure, path, dpi=80)
+    return save_figure(figure, path, dpi=80, tight_layout=True, bbox_inches=None)
 
 
 def markdown(args, table, noise, base, bicubic, figure, command):

@@ -102,7 +102,7 @@ def markdown(args, results, verdict, command):
         for arm in ARMS:
             row = results[arm][seed]
             cells = ' | '.join(f'{row[spec]["psnr"]:.2f}' for spec in SPECS)
-            lines.append(f'| {ARMS[arm][2]} | {seed} | {cells} | {mean_psnr(row):.2f} |')
+            lines.append(f'| {ARMS[arm][2]} | {seed} | {cells} | {mean_psnr(row, strict=True):.2f} |')
     lines += ['', '## Verdict', '', '| seed | DDR − plain, mean over the degraded specs (dB) | ≥ '
               f'+{args.margin:.2f} |', '|---|---|---|']
     for seed, gain in verdict.gains.items():

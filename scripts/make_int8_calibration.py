@@ -14,10 +14,11 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from ddrsr.errors import DDRSRError  # noqa: E402
+from ddrsr.cli._common import script_main  # noqa: E402
 from ddrsr.inference.quantize import CALIBRATION_FILE, make_calibration  # noqa: E402
 
 
+@script_main('make_int8_calibration')
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data = os.path.join(ROOT, 'datasets', 'debian_photos')
@@ -29,12 +30,7 @@ def main(argv=None):
     parser.add_argument('--lr_size', type=int, default=64)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        print(make_calibration(args.hr, args.meta_info, args.opt, args.output, args.count, args.lr_size,
-                               seed=args.seed))
-    except DDRSRError as error:
-        print(f'make_int8_calibration: error: {error}', file=sys.stderr)
-        return 2
+    print(make_calibration(args.hr, args.meta_info, args.opt, args.output, args.count, args.lr_size, seed=args.seed))
     return 0
 
 

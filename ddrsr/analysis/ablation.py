@@ -7,19 +7,7 @@ minus the plain network's, per seed, and the ablation passes only when every see
 import re
 from dataclasses import dataclass
 
-from ddrsr.results_report import DEGRADED_SPECS, mean_psnr as report_mean_psnr
-
-
-def mean_psnr(result, specs=DEGRADED_SPECS):
-    """Mean PSNR over ``specs`` of one ``ddrsr.evaluation.evaluate`` result; KeyError naming missing specs.
-
-    >>> mean_psnr({'blur2': {'psnr': 30.0}, 'noise20': {'psnr': 28.0}, 'blur2_noise20': {'psnr': 26.0}})
-    28.0
-    """
-    mean = report_mean_psnr(result, specs)
-    if mean is None:
-        raise KeyError(f'the result lacks specs {[s for s in specs if s not in result]}; evaluate them too')
-    return mean
+from ddrsr.results_report import DEGRADED_SPECS, mean_psnr  # noqa: F401  (scripts/ddr_ablation.py imports both here)
 
 
 @dataclass(frozen=True)
@@ -48,7 +36,8 @@ def ablation_verdict(plain, ddr, margin=0.2, specs=DEGRADED_SPECS):
     """
     if set(plain) != set(ddr):
         raise ValueError(f'the arms were trained with different seeds: plain {sorted(plain)}, ddr {sorted(ddr)}')
-    gains = {seed: mean_psnr(ddr[seed], specs) - mean_psnr(plain[seed], specs) for seed in sorted(plain)}
+    gains = {seed: mean_psnr(ddr[seed], specs, strict=True) - mean_psnr(plain[seed], specs, strict=True)
+             for seed in sorted(plain)}
     return AblationVerdict(gains=gains, margin=margin)
 
 

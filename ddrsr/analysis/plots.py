@@ -10,16 +10,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ddrsr.utils.figures import save_figure  # noqa: F401  (also importable from here, where it used to live)
+
 MAX_COLUMNS = 5
-
-
-def save_figure(figure, path):
-    """Write ``figure`` (a matplotlib Figure, no pyplot state) to PNG ``path``, creating its folder; returns ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=110, bbox_inches='tight')
-    return path
 
 
 def plot_embedding_panels(panels, labels, set_names, title, path):

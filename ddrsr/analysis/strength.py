@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ddrsr.faig.masking import psnr_y
+from ddrsr.evaluation import psnr_y
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
 #: The strength-0 PSNR on clean photos may be this much below the clean-trained baseline's (dB).

@@ -30,3 +30,29 @@ def progress(iterable, desc, unit='img', **kwargs):
     from tqdm import tqdm
 
     return tqdm(iterable, desc=desc, unit=unit, file=sys.stderr, **kwargs)
+
+
+def script_main(prog):
+    """Decorator for a script's ``main(argv)``: a DDRSRError becomes one ``PROG: error: ...`` line and status 2.
+
+    >>> @script_main('demo')
+    ... def main(argv=None):
+    ...     from ddrsr.errors import DDRSRError
+    ...     raise DDRSRError('no photos')
+    >>> main()  # doctest: +SKIP
+    2
+    """
+    import functools
+
+    def wrap(main):
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            from ddrsr.errors import DDRSRError
+
+            try:
+                return main(*args, **kwargs)
+            except DDRSRError as error:
+                print(f'{prog}: error: {error}', file=sys.stderr)
+                return 2
+        return run
+    return wrap

@@ -10,11 +10,10 @@ import copy
 import sys
 
 import torch
-from basicsr.metrics import calculate_psnr
-from basicsr.utils import tensor2img
 from tqdm import tqdm
 
 from ddrsr.errors import DDRSRError, check_image_batch
+from ddrsr.evaluation import psnr_y  # noqa: F401  (also importable from here, where it used to live)
 
 from .attribution import evaluating, infer_scale, model_device
 from .data import combine_specs, degrade
@@ -63,12 +62,6 @@ def mask(baseline, target, ranking, percent, which='deg'):
     """
     ranking.check_model(FilterIndex(target))
     return mask_filters(baseline, target, ranking.top(percent, which))
-
-
-def psnr_y(sr, gt, border):
-    """PSNR on Y of 8-bit images, ``border`` pixels cropped, per image: ``(N, 3, H, W)`` x2 -> list[float]."""
-    return [calculate_psnr(tensor2img([s]), tensor2img([g]), crop_border=border, test_y_channel=True)
-            for s, g in zip(sr.float().cpu().clamp(0, 1), gt.float().cpu())]
 
 
 @torch.no_grad()

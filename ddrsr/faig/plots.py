@@ -5,7 +5,7 @@ Drawn on matplotlib's Agg canvas (no pyplot, no global backend), like ``ddrsr.an
 import numpy as np
 from matplotlib.figure import Figure
 
-from ddrsr.analysis.plots import save_figure
+from ddrsr.utils.figures import save_figure
 
 
 def plot_layer_distribution(counts_by_set, totals, path, title):

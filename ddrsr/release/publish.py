@@ -10,6 +10,7 @@ import torch
 
 from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
+from ddrsr.results_report import mean_psnr
 from ddrsr.weights.manifest import ship_checkpoint
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -62,10 +63,6 @@ def evaluate_network(network, val, specs, device, progress=True):
                     progress=progress)
 
 
-def mean_psnr(row, specs):
-    return sum(row[spec]['psnr'] for spec in specs) / len(specs)
-
-
 def validation_markdown(table, labels, val, command):
     """The table of ``ddrsr evaluate --markdown`` for the release models."""
     from ddrsr.results_report import results_markdown
@@ -108,11 +105,12 @@ def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
         return {'shipped': False, 'new': None, 'shipped_before': None,
                 'reason': f'{error}; update ddrsr/zoo.py first'}
     network = network.eval().requires_grad_(False).to(torch.device(device))
-    new = mean_psnr(evaluate_network(network, val, stage.ship_specs, device, progress), stage.ship_specs)
+    new = mean_psnr(evaluate_network(network, val, stage.ship_specs, device, progress), stage.ship_specs, strict=True)
     old_network = shipped_network(stage, weights_dir, device)
     old = None
     if old_network is not None:
-        old = mean_psnr(evaluate_network(old_network, val, stage.ship_specs, device, progress), stage.ship_specs)
+        old = mean_psnr(evaluate_network(old_network, val, stage.ship_specs, device, progress), stage.ship_specs,
+                        strict=True)
     specs = '+'.join(stage.ship_specs)
     if old is not None and new <= old + SHIP_MARGIN_DB:
         return {'shipped': False, 'new': new, 'shipped_before': old,
