@@ -40,13 +40,15 @@ def peak_rss():
     return peak if sys.platform == 'darwin' else peak * 1024
 
 
-def _upsampler(model, tile, tile_pad, threads, onnx_dir=None):
+def _upsampler(model, tile, tile_pad, threads, onnx_dir=None, precision='auto'):
     from ddrsr.inference import Upsampler
 
     torch.set_num_threads(threads)
     kwargs = {} if tile_pad is None else {'tile_pad': tile_pad}
     name, weights = model
-    return Upsampler(name, weights=weights, device='cpu', tile=tile, onnx_dir=onnx_dir, **kwargs)
+    name, at, detail = name.partition('@')  # NAME@DETAIL: a model with a detail knob
+    return Upsampler(name, weights=weights, device='cpu', tile=tile, onnx_dir=onnx_dir, precision=precision,
+                     detail=float(detail) if at else None, **kwargs)
 
 
 def tiling_worker(model, height, width, tile, tile_pad, repeats, warmup, threads, onnx_dir=None):
@@ -72,11 +74,11 @@ def padded_area_ratio(height, width, tile, tile_pad):
     return sum((bottom - top) * (right - left) for top, bottom, left, right in boxes) / (height * width)
 
 
-def big_image_worker(model, height, width, tile, tile_pad, threads, folder, onnx_dir=None):
+def big_image_worker(model, height, width, tile, tile_pad, threads, folder, onnx_dir=None, precision='auto'):
     """In a fresh child: the whole user path (read PNG, tiled super-resolution, write PNG), once."""
     import cv2
 
-    upsampler = _upsampler(model, tile, tile_pad, threads, onnx_dir)
+    upsampler = _upsampler(model, tile, tile_pad, threads, onnx_dir, precision)
     source = os.path.join(folder, f'input_{width}x{height}.png')
     photo = (smooth_images(1, height, width, seed=5)[0] * 255 + 0.5).astype(np.uint8)
     cv2.imwrite(source, photo[:, :, ::-1])
@@ -88,6 +90,7 @@ def big_image_worker(model, height, width, tile, tile_pad, threads, folder, onnx
     with Image.open(result.path) as written:  # the header only: decoding it would add to the peak
         out_width, out_height = written.size
     return {'input': f'{width}x{height}', 'output': f'{out_width}x{out_height}', 'tile': tile,
+            'backend': upsampler.backend_name, 'precision': upsampler.precision_name,
             'tile_pad': upsampler.tile_pad, 'seconds': seconds, 'rss_before_bytes': before, 'peak_rss_bytes': peak}
 
 
@@ -134,7 +137,7 @@ def bench_tiling(model_name, height, width, tiles=(0, 128, 256, 512), tile_pad=N
 
 
 def bench_big_image(model_name, height=1080, width=1920, tile=256, tile_pad=None, threads=None, limit_gb=3.0,
-                    weights=None, onnx_dir=None):
+                    weights=None, onnx_dir=None, precision='auto'):
     """Peak RSS of one ``height x width`` photo through read -> tiled SR -> write (8K out for 1920x1080 at x4).
 
     Returns:
@@ -143,6 +146,6 @@ def bench_big_image(model_name, height=1080, width=1920, tile=256, tile_pad=None
     threads = threads or torch.get_num_threads()
     with tempfile.TemporaryDirectory(prefix='ddrsr_bench_') as folder, _executor() as pool:
         row = pool.submit(big_image_worker, (model_name, weights), height, width, tile, tile_pad, threads,
-                          folder, onnx_dir).result()
+                          folder, onnx_dir, precision).result()
     row.update(model=model_name, threads=threads, limit_gb=limit_gb, met=row['peak_rss_bytes'] < limit_gb * 1e9)
     return row

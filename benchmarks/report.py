@@ -106,6 +106,40 @@ def targets(results):
     else:
         rows.append({'target': 'kornia on CUDA against the CPU path, and CUDA/CPU parity of JPEG and blur',
                      'figure': f'not measured: {gpu.get("reason", "no GPU lent")}', 'met': None, 'why': ''})
+    if results.get('precision'):
+        rows += _precision_targets(results['precision'])
+    return rows
+
+
+def _precision_targets(p):
+    """The speed targets of each model's faster precisions (in-process, one photo) and the quality budgets."""
+    rows = []
+    by_key = {(r['model'], r['backend'], r['precision']): r for r in p['rows']}
+    for r in p['rows']:
+        if (r['backend'], r['precision']) == ('torch', 'fp32'):
+            continue
+        full = 'lite' not in r['model']
+        goal = {'bf16': 2.0, 'int8': 3.0}.get(r['precision']) if full else None
+        if r['precision'] == 'int8' and not full:  # the lite default against today's --backend auto (onnx fp32)
+            onnx = by_key.get((r['model'], 'onnx', 'fp32'))
+            ratio = onnx['median_s'] / r['median_s'] if onnx else None
+            rows.append({'target': f'{r["model"]}: int8 >= 1.5x today\'s --backend auto (onnxruntime fp32)',
+                         'figure': _x(ratio), 'met': None if ratio is None else ratio >= 1.5,
+                         'why': f'{_x(r["vs_fp32_torch"])} torch fp32, one {p["size"]}² photo in one process'})
+        elif goal:
+            rows.append({'target': f'{r["model"]}: {r["precision"]} >= {goal:.1f}x fp32 torch',
+                         'figure': _x(r['vs_fp32_torch']), 'met': r['vs_fp32_torch'] >= goal,
+                         'why': f'one {p["size"]}² photo in one process, {r["backend"]}'})
+        if r.get('within_budget') is not None and r['precision'] != 'fp32':
+            worst = min(r['delta_db'], key=r['delta_db'].get)
+            rows.append({'target': f'{r["model"]}: {r["precision"]} within its quality budget',
+                         'figure': f'worst {worst} {r["delta_db"][worst]:+.2f} dB, blockiness '
+                                   + ('–' if r['blockiness_delta'] is None else f'{r["blockiness_delta"]:+.3f}'),
+                         'met': r['within_budget'],
+                         'why': 'against torch fp32 on the validation crops'})
+    for m in p.get('memory', []):
+        rows.append({'target': f'{m["model"]}: 8K tiled output under 3 GB peak RSS in {m["precision"]}',
+                     'figure': _mb(m['peak_rss_bytes']), 'met': m['met'], 'why': f'{m["backend"]}, tile {m["tile"]}'})
     return rows
 
 
@@ -312,6 +346,32 @@ def _analysis(a):
             f'median **{_s(a["median_s"])}** (runs {", ".join(f"{t:.2f}" for t in a["runs_s"])} s){startup}.']
 
 
+def _precision(p):
+    specs = p['specs']
+    lines = ['## 6. Precision: model × backend × precision', '',
+             f'CPU: {p["cpu"]["capability"]}, native bf16: {"yes" if p["cpu"]["bf16"] else "no"}, '
+             f'{p["cpu"]["threads"]} threads (torch/oneDNN\'s own probes). Time: one {p["size"]}² LR photo, untiled, '
+             '`Upsampler.enhance_tensor`; ×: speed against torch fp32 (higher is faster). Δ: PSNR-Y against torch fp32 '
+             f'on the {p["crop_size"]} px validation crops (dB; the budget is bf16 ≥ −0.05, int8 ≥ −0.15 on every '
+             'spec, jpeg30 blockiness within ±0.02). A precision outside its budget is not declared by the model, so '
+             '`--precision auto` does not pick it.', '']
+    rows = []
+    for r in p['rows']:
+        deltas = [f'{r["delta_db"][spec]:+.2f}' if 'delta_db' in r else '–' for spec in specs]
+        blocky = '–' if r.get('blockiness_delta') is None else f'{r["blockiness_delta"]:+.3f}'
+        budget = {True: 'within', False: '**outside**', None: '–'}[r.get('within_budget')]
+        rows.append([r['model'], r['backend'], r['precision'], f'{r["s_per_lr_mp"]:.1f} s', _x(r['vs_fp32_torch']),
+                     *deltas, blocky, budget])
+    lines += _table(['model', 'backend', 'precision', 's / LR MP', '× fp32 torch', *[f'Δ {s}' for s in specs],
+                     'Δ blockiness', 'budget'], rows)
+    if p.get('memory'):
+        lines += ['', '8K output (1920×1080 in, tiled), the whole path from PNG to PNG, one fresh process each:', '']
+        lines += _table(['model', 'backend', 'precision', 'tile', 'time', 'peak RSS', '< 3 GB'],
+                        [[m['model'], m['backend'], m['precision'], m['tile'], _s(m['seconds']),
+                          _mb(m['peak_rss_bytes']), _verdict(m['met'])] for m in p['memory']])
+    return lines
+
+
 def markdown(results):
     """The whole ``BENCHMARKS.md`` for one run's ``results``."""
     settings = results['settings']
@@ -339,6 +399,8 @@ def markdown(results):
         lines += [''] + _train_step(results['train_step'])
     if results.get('analysis'):
         lines += [''] + _analysis(results['analysis'])
+    if results.get('precision'):
+        lines += [''] + _precision(results['precision'])
     if results.get('optimisations'):
         lines += ['', '## Optimisations: before and after', ''] + results['optimisations']
     return '\n'.join(lines) + '\n'

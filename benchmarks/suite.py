@@ -27,6 +27,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SECTIONS = ('inference', 'synthesis', 'tiling', 'training', 'train_step', 'analysis')
+#: Sections run only when asked for (``--sections precision``): they evaluate every model in every precision on
+#: the validation photos, and write their own doc (``--out docs/BENCHMARKS_PRECISION.md``).
+EXTRA_SECTIONS = ('precision',)
 
 
 def _size(text):
@@ -53,7 +56,8 @@ def build_parser(description=None):
                         help='tiny models/sizes, one run per figure, for the test suite (figures are not benchmarks)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'BENCHMARKS.md'), help='Markdown to write')
     parser.add_argument('--json', help='also write the results as JSON here')
-    parser.add_argument('--sections', nargs='+', choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument('--sections', nargs='+', choices=SECTIONS + EXTRA_SECTIONS, default=list(SECTIONS),
+                        help='default: all but precision (model x backend x precision: speed, PSNR loss, RSS)')
     usable = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
     parser.add_argument('--threads', type=int, default=usable,
                         help='torch/OpenCV/onnxruntime threads (default: the usable CPUs)')
@@ -87,6 +91,15 @@ def build_parser(description=None):
                         help='patches per set (default: 100, x 3 specs = 300 patches, as `ddrsr analyze` does)')
     parser.add_argument('--analysis-runs', type=int, default=5)
     parser.add_argument('--analysis-patch', type=int, default=32)
+    from ddrsr.zoo import DEFAULT_MODEL
+    parser.add_argument('--precision-models', nargs='+', default=[DEFAULT_MODEL, 'rrdb_ddr_real_x4'],
+                        help='models of the precision section (NAME@DETAIL for a detail knob)')
+    parser.add_argument('--precision-size', type=int, default=96, help='side of its timed LR photo (default: 96)')
+    parser.add_argument('--precision-crop', type=int, default=192,
+                        help='HR crop of its quality columns, on the --analysis-hr validation photos (default: 192)')
+    parser.add_argument('--precision-memory-models', nargs='*', default=[DEFAULT_MODEL],
+                        help='models whose 8K tiled check runs in every precision (default: the lite default; a '
+                        'full-size model takes ~15 min per photo on 2 cores)')
     return parser
 
 
@@ -118,13 +131,17 @@ def apply_quick(args, folder):
                  big_tile=32, train_options=[os.path.join(data, 'train_srgan_encoder_smoke.yml'),
                                              os.path.join(data, 'train_rrdb_ddr_smoke.yml')],
                  analysis_hr=os.path.join(data, 'hr'), analysis_meta='', analysis_patches=8, analysis_runs=2,
-                 analysis_patch=16)
+                 analysis_patch=16, precision_size=16, precision_crop=32)
     for key, value in quick.items():
         if getattr(args, key) == defaults.get_default(key):
             setattr(args, key, value)
     args.model = args.model or DEFAULT_MODEL
     args.weights = args.weights or fresh_checkpoint(args.model, folder)
     args.analysis_weights = args.analysis_weights or fresh_checkpoint(args.analysis_model, folder)
+    if args.precision_models == defaults.get_default('precision_models'):
+        args.precision_models = [args.model]  # with the fresh weights above
+    if args.precision_memory_models == defaults.get_default('precision_memory_models'):
+        args.precision_memory_models = [args.model]
 
 
 def _gpu(args, cpu_synthesis):
@@ -272,6 +289,18 @@ def _run(args, scratch):
             args.analysis_hr, args.analysis_model, args.analysis_layer, patches=args.analysis_patches,
             runs=args.analysis_runs, patch=args.analysis_patch, repeats=args.repeats, warmup=args.warmup,
             startup=not args.quick, weights=args.analysis_weights, meta_info=args.analysis_meta or None))
+    if 'precision' in args.sections:
+        from benchmarks.precision_bench import bench_precision, bench_precision_memory
+        weights = {args.model: args.weights} if args.model and args.weights else {}
+        results['precision'] = section('precision', lambda: bench_precision(
+            args.precision_models, size=args.precision_size, repeats=args.repeats, warmup=args.warmup,
+            onnx_dir=onnx_dir, hr=args.analysis_hr, meta_info=args.analysis_meta or None,
+            crop_size=args.precision_crop, weights=weights))
+        results['precision']['memory'] = section('precision 8K memory', lambda: bench_precision_memory(
+            args.precision_memory_models, *args.big_input, tile=args.big_tile, threads=args.threads,
+            onnx_dir=onnx_dir, weights=weights))
+        from ddrsr.inference.torch_backend import cpu_abilities
+        results['precision']['cpu'] = cpu_abilities()
     results['load_average_end'] = round(os.getloadavg()[0], 2)
     results['targets'] = report.targets(results)
     results['optimisations'] = report.optimisations(results)

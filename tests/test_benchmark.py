@@ -127,3 +127,36 @@ def test_report_shows_repository_paths_relative_to_the_root():
 
     assert _rel(os.path.join(ROOT, 'options', 'train_rrdb_x4_lite.yml')) == os.path.join('options', 'train_rrdb_x4_lite.yml')
     assert _rel('/elsewhere/options.yml') == '/elsewhere/options.yml'
+
+
+def test_quick_precision_section_measures_every_runnable_precision(tmp_path):
+    """The precision section on the quick settings: each runnable (backend, precision) timed, scored against torch
+    fp32 on the test photos, its budget judged, and the 8K-check child run in each precision."""
+    from benchmarks.precision_bench import runnable_pairs, within_budget
+
+    out = tmp_path / 'P.md'
+    results = run_benchmarks(quick=True, threads=1, sections=['precision'], out=str(out))
+    precision = results['precision']
+    pairs = [(row['backend'], row['precision']) for row in precision['rows']]
+    assert pairs == runnable_pairs() and ('onnx', 'int8') in pairs
+    reference = precision['rows'][0]
+    assert reference['vs_fp32_torch'] == 1 and all(delta == 0 for delta in reference['delta_db'].values())
+    for row in precision['rows']:
+        assert row['median_s'] > 0 and set(row['delta_db']) == set(precision['specs'])
+        assert row['within_budget'] == within_budget(row['precision'], row['delta_db'], row['blockiness_delta'])
+    assert [m['precision'] for m in precision['memory']] == list(dict.fromkeys(p for _, p in pairs))
+    assert all(m['peak_rss_bytes'] > 0 and m['output'] == '384x256' for m in precision['memory'])
+    text = out.read_text()
+    assert '## 6. Precision' in text and 'within its quality budget' in text
+
+
+def test_precision_budget_is_per_spec_and_blockiness():
+    from benchmarks.precision_bench import within_budget
+
+    assert within_budget('int8', {'clean': -0.1, 'jpeg30': -0.15}, 0.02)
+    assert not within_budget('int8', {'clean': -0.1, 'jpeg30': -0.16}, 0.0)  # one spec outside is outside
+    assert not within_budget('bf16', {'clean': -0.06}, 0.0)
+    assert not within_budget('int8', {'clean': 0.0}, 0.03)
+    # fp32 on another backend differs from torch's only by rounding: that is within, a real loss is not
+    assert within_budget('fp32', {'clean': -0.004, 'jpeg30': 0.002}, 0.0)
+    assert not within_budget('fp32', {'clean': -0.05}, 0.0)
