@@ -28,6 +28,9 @@ MODELS = {
         'description': 'RRDBNet-DDR for real photos: blur + resize + noise + JPEG (lite, 2 CPU cores)',
         # v3 (2026-11-30): SR = bicubic + learned residual, guided by the blind encoder (weights/README.md).
         'arch': {**_LITE_DDR, 'global_residual': 'bicubic'}, 'options': 'options/train_rrdb_ddr_real_x4_lite_v3.yml',
+        # --precision auto on a CPU with native bf16: 1.78x torch fp32, within 0.01 dB on every spec and +0.003 jpeg30
+        # blockiness (docs/BENCHMARKS_PRECISION.md, budget 0.05 dB); int8 (-0.43 dB) is outside its budget.
+        'cpu_precision': 'bf16',
     },
     'rrdb_ddr_real_x4': {
         # Real-ESRGAN's x4plus trunk, steered by the blind lite encoder through a StyleMod per block; fine-tuned

@@ -62,3 +62,17 @@ def test_ddrsr_attributes_load_lazily():
             '    raise SystemExit("no AttributeError")\n')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_loader_registers_what_it_builds_in_a_fresh_process():
+    """`import ddrsr` no longer fills basicsr's registries; the loader must not depend on someone else doing it."""
+    code = ('import sys\n'
+            'from ddrsr.loader import load, build_generator\n'
+            'assert "ddrsr.archs" not in sys.modules\n'
+            'loaded = load("rrdb_ddr_real_x4_lite")\n'
+            'net = build_generator({"type": "SRResNet", "num_feat": 4, "num_block": 1, "upscale": 4})\n'
+            'print(loaded.scale, type(net).__name__)\n')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ['4', 'SRResNet']

@@ -169,3 +169,18 @@ def test_calibration_crops_come_from_the_given_photos_degraded(tmp_path):
         make_calibration(str(tmp_path), None, option_file, str(tmp_path / 'more.npz'), count=4, lr_size=16)
     with pytest.raises(DDRSRError, match='int8 cannot be calibrated'):
         read_calibration(str(tmp_path / 'missing.npz'))
+
+
+def test_declared_cpu_precisions_are_the_measured_ones(monkeypatch):
+    """Only the lite default is within the bf16 budget (docs/BENCHMARKS_PRECISION.md); no model is within int8's."""
+    from ddrsr.loader import load
+    from ddrsr.zoo import DEFAULT_MODEL, MODELS
+
+    declared = {name: entry.get('cpu_precision', 'fp32') for name, entry in MODELS.items()}
+    assert declared[DEFAULT_MODEL] == 'bf16' and declared['rrdb_ddr_real_x4'] == 'fp32'
+    assert 'int8' not in declared.values()
+    loaded = load(DEFAULT_MODEL, device='cpu')
+    assert loaded.cpu_precision == 'bf16'
+    monkeypatch.setattr(torch_backend, 'cpu_supports_bf16', lambda: False)
+    up = Upsampler(model=loaded, device='cpu', precision='auto', backend='torch')
+    assert up.precision_name == 'fp32'  # on a CPU without native bf16 the default stays fp32

@@ -4,7 +4,7 @@
 
 ``auto`` is resolved once per Upsampler by :func:`resolve_precision`: fp16 on CUDA (measured within 1/255 of fp32,
 docs/DESIGN.md), and on the CPU the precision the model's descriptor declares (``LoadedModel.cpu_precision``, chosen
-per model from the measured speed and quality loss in docs/BENCHMARKS.md) when the CPU has native bf16 units
+per model from the measured speed and quality loss in docs/BENCHMARKS_PRECISION.md) when the CPU has native bf16 units
 (AVX512-BF16 or AMX, as oneDNN reports them), else fp32.
 """
 import copy
