@@ -48,6 +48,22 @@ def test_tiled_matches_whole_image(model, photo):
     assert DEFAULT_TILE_PAD >= 8  # the tiny network needs >= 8 (measured: pad 4 -> 4e-4, pad 8 -> 3e-8)
 
 
+def test_on_tile_reports_every_tile_and_can_stop_a_photo(model, photo):
+    calls = []
+    up = _up(model, tile=32, on_tile=lambda done, total: calls.append((done, total)))
+    up.enhance(photo)
+    assert calls == [(i, 9) for i in range(10)]  # 70 x 90 in 32 px tiles: 3 x 3, and 0 before the embedding
+
+    def stop_after_two(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+    up.on_tile, calls[:] = stop_after_two, []
+    with pytest.raises(KeyboardInterrupt):
+        up.enhance(photo)
+    up.on_tile = None  # and without it the same Upsampler runs to the end
+    assert up.enhance(photo).shape == (280, 360, 3)
+
+
 def test_feather_weights_sum_to_one_and_keep_borders():
     spans = axis_spans(70, 32, 8)
     assert [(s.start, s.stop) for s in spans] == [(0, 23), (23, 47), (47, 70)]

@@ -137,6 +137,10 @@ class Upsampler:
         detail (float, optional): for a model with a detail knob (``rrdb_ddr_real_x4``), 0 (fidelity: the
             pixel-loss fine-tune) to 1 (its base model's look, Real-ESRGAN x4plus): ESRGAN's network interpolation
             (``ddrsr.weights.delta``). Default: the model's own. DDRSRError for other models.
+        on_tile (callable, optional): progress of each photo, called as ``on_tile(done, total)`` with ``done=0``
+            before the photo's embedding and after each of its ``total`` tiles. It may be replaced later
+            (``upsampler.on_tile = ...``); an exception it raises stops the photo before its next tile, which is how
+            ``ddrsr serve`` cancels a job.
 
     >>> from ddrsr.archs import RRDBNetDDR
     >>> from ddrsr.loader import LoadedModel
@@ -148,7 +152,8 @@ class Upsampler:
 
     def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
                  half=None, backend='auto', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
-                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0, detail=None, precision='auto'):
+                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0, detail=None, precision='auto',
+                 on_tile=None):
         if backend not in BACKENDS:
             raise DDRSRError(f'unknown backend {backend!r}; use {", ".join(BACKENDS)}')
         if tile < 0 or tile_pad < 0:
@@ -167,7 +172,7 @@ class Upsampler:
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
         self._clean = model.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
         self.last_strength, self.last_strength_basis = None, None  # what the last photo ran at (strength auto)
-        self.strength = strength
+        self.strength, self.on_tile = strength, on_tile
         if half is not None:
             if precision != 'auto':
                 raise DDRSRError('give precision or half (its older spelling), not both')
@@ -257,12 +262,16 @@ class Upsampler:
         """``(1, 3, H, W)`` CPU float32 -> float32 numpy ``(s*H, s*W, 3)``, not clipped."""
         height, width = lq.shape[-2:]
         blender = TileBlender(height, width, self.scale, self.tile, self.tile_pad)
+        report = self.on_tile or (lambda done, total: None)
+        total = len(blender.tiles)
         with torch.inference_mode():
+            report(0, total)
             embedding = self._embedding(lq)
-            for tile in blender.tiles:
+            for done, tile in enumerate(blender.tiles, 1):
                 top, bottom, left, right = tile.read_box
                 sr = self.backend(lq[:, :, top:bottom, left:right], embedding)
                 blender.add(tile, sr[0].permute(1, 2, 0).numpy())
+                report(done, total)
         return blender.result()
 
     def _run(self, rgb):

@@ -84,35 +84,17 @@ REPORT_COLUMNS = ['photo', 'size', 'JPEG quality (file)', 'noise σ', 'DDR blur 
                   'nearest spec', 'strength']
 
 
-class _TileWatch:
-    """Stands in for the Upsampler's backend during one job: counts tiles for progress, stops on cancel.
+def _job_progress(on_progress, cancel):
+    """The Upsampler's ``on_tile`` for one job: reports each finished tile to ``on_progress(done, total)``, and stops
+    the job before its next tile (and before the embedding) once the ``threading.Event`` ``cancel`` is set."""
 
-    The Upsampler runs every tile through ``backend(tile, embedding)``, so wrapping it gives per-tile
-    progress and a cancel point between tiles without a second copy of the tiling loop.
-    """
-
-    def __init__(self, backend, total, on_progress, cancel):
-        self.backend, self.total, self.done = backend, total, 0
-        self.on_progress, self.cancel = on_progress, cancel
-
-    def __getattr__(self, name):  # half, to_fp32, model, ...: the real backend's
-        return getattr(self.backend, name)
-
-    def _check(self):
-        if self.cancel is not None and self.cancel.is_set():
+    def on_tile(done, total):
+        if done and on_progress is not None:
+            on_progress(done, total)
+        if done < total and cancel is not None and cancel.is_set():
             raise JobCancelled('cancelled; nothing was written')
 
-    def encode(self, lq):
-        self._check()
-        return self.backend.encode(lq)
-
-    def __call__(self, tile, embedding):
-        self._check()
-        out = self.backend(tile, embedding)
-        self.done += 1
-        if self.on_progress is not None:
-            self.on_progress(self.done, self.total)
-        return out
+    return on_tile
 
 
 class ServeEngine:
@@ -214,8 +196,8 @@ class ServeEngine:
             image = self._read(path)
             height, width = image.rgb.shape[:2]
             job = tempfile.mkdtemp(prefix='job-', dir=self.workdir)
-            watch = _TileWatch(self.upsampler.backend, self.tile_count(height, width), on_progress, cancel)
-            self.upsampler.strength, self.upsampler.backend = strength, watch
+            self.upsampler.strength = strength
+            self.upsampler.on_tile = _job_progress(on_progress, cancel)
             try:
                 # the name `python inference.py` gives it (default --suffix)
                 written = self.upsampler.upscale_file(path, output_name(path, job, 'out')).path
@@ -223,7 +205,7 @@ class ServeEngine:
                 shutil.rmtree(job, ignore_errors=True)
                 raise
             finally:
-                self.upsampler.backend = watch.backend
+                self.upsampler.on_tile = None
             before, after, (out_w, out_h) = _display_pair(image.rgb, written)
         return UpscaleResult(written, out_w, out_h, strength, time.perf_counter() - started, before, after)
 
