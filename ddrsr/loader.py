@@ -35,8 +35,10 @@ class LoadedModel:
         scale (int): the SR factor.
         name (str): the zoo name, or the checkpoint's file name, or the class name.
         use_ddr (bool): the network has a DDR encoder (``encode``, ``steer``, ``clean_embedding``).
-        supports_tiling (bool): outputs of tiles can be blended into the whole photo's output.
-        supports_half (bool): runs in fp16 on CUDA.
+        supports_tiling (bool): outputs of tiles can be blended into the whole photo's output; the Upsampler
+            refuses ``tile > 0`` for a model that says False.
+        supports_half (bool): runs in fp16 on CUDA; for a model that says False, ``precision='auto'`` runs fp32
+            on CUDA and ``'fp16'`` is refused.
         arch (dict, optional): the ``network_g`` options it was built from (None for a wrapped module).
         weights (str, optional): the checkpoint it was loaded from.
         detail (float, optional): where between its fidelity end (0) and its base model's look (1) the weights

@@ -184,3 +184,17 @@ def test_declared_cpu_precisions_are_the_measured_ones(monkeypatch):
     monkeypatch.setattr(torch_backend, 'cpu_supports_bf16', lambda: False)
     up = Upsampler(model=loaded, device='cpu', precision='auto', backend='torch')
     assert up.precision_name == 'fp32'  # on a CPU without native bf16 the default stays fp32
+
+
+def test_the_descriptor_decides_half_and_tiling():
+    """``LoadedModel.supports_half``/``supports_tiling`` are read: auto on CUDA keeps such a model in fp32, fp16 and
+    tiles are refused with one line."""
+    assert resolve_precision('auto', torch.device('cuda'), supports_half=False) == 'fp32'
+    assert resolve_precision('auto', torch.device('cuda')) == 'fp16'
+    with pytest.raises(DDRSRError, match='does not support fp16'):
+        resolve_precision('fp16', torch.device('cpu'), supports_half=False)
+    loaded = dataclasses.replace(LoadedModel.from_module(tiny_ddr_net()), supports_tiling=False)
+    with pytest.raises(DDRSRError, match='does not support tiling'):
+        Upsampler(model=loaded, device='cpu', backend='torch', tile=32)
+    assert Upsampler(model=loaded, device='cpu', backend='torch', tile=0).enhance_tensor(
+        torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)

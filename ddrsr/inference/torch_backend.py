@@ -37,11 +37,16 @@ def cpu_abilities() -> dict:
             'threads': torch.get_num_threads()}
 
 
-def resolve_precision(precision: str, device: torch.device, cpu_preference: str = 'fp32') -> str:
+def resolve_precision(precision: str, device: torch.device, cpu_preference: str = 'fp32',
+                      supports_half: bool = True) -> str:
     """The precision that runs: ``precision``, or for ``'auto'`` the device's best (see the module docstring).
 
+    ``cpu_preference`` and ``supports_half`` are what the model's descriptor declares (``LoadedModel.cpu_precision``
+    and ``LoadedModel.supports_half``): ``auto`` on CUDA runs fp32 for a model that does not support fp16.
+
     Raises:
-        DDRSRError: an unknown precision, bf16 on a CPU without native bf16, or int8 off the CPU. (fp16 runs on the CPU, slowly:
+        DDRSRError: an unknown precision, bf16 on a CPU without native bf16, int8 off the CPU, or fp16 for a
+            model that does not support it. (fp16 runs on the CPU, slowly:
             torch has no fast fp16 CPU kernels; it is kept for testing the NaN fallback.)
 
     >>> resolve_precision('auto', torch.device('cuda')), resolve_precision('fp32', torch.device('cpu'))
@@ -52,10 +57,13 @@ def resolve_precision(precision: str, device: torch.device, cpu_preference: str 
     device = torch.device(device)
     if precision == 'auto':
         if device.type == 'cuda':
-            return 'fp16'
+            return 'fp16' if supports_half else 'fp32'
         if cpu_preference == 'int8':  # onnxruntime's int8 kernels run on any x86-64 CPU (VNNI makes them faster)
             return 'int8'
         return 'bf16' if cpu_preference == 'bf16' and cpu_supports_bf16() else 'fp32'
+    if precision == 'fp16' and not supports_half:
+        raise DDRSRError('this model does not support fp16 (its descriptor says supports_half=False); '
+                         'use --precision fp32 (or auto)')
     if precision == 'int8' and device.type != 'cpu':
         raise DDRSRError('int8 runs on the CPU (onnxruntime\'s quantized graph); on CUDA use --precision fp16 or auto')
     if device.type == 'cpu' and precision == 'bf16' and not cpu_supports_bf16():

@@ -177,7 +177,10 @@ class Upsampler:
             if precision != 'auto':
                 raise DDRSRError('give precision or half (its older spelling), not both')
             precision = 'fp16' if half else 'fp32'
-        self.precision_name = resolve_precision(precision, self.device, loaded.cpu_precision)
+        self.precision_name = resolve_precision(precision, self.device, loaded.cpu_precision, loaded.supports_half)
+        if tile and not loaded.supports_tiling:
+            raise DDRSRError(f'{loaded.name} does not support tiling (its descriptor says supports_tiling=False); '
+                             'use --tile 0')
         self.backend_name = choose_backend(backend, self.device)
         if self.precision_name == 'bf16':  # the exported ONNX pair is fp32
             if backend == 'onnx':
