@@ -98,7 +98,7 @@ def weights_path(name):
 
 
 def shipped_file(name):
-    """The file :func:`load_model` reads for ``name``: the ``.safetensors`` companion when present, else the ``.pth``.
+    """The file :func:`ddrsr.loader.load` reads for ``name``: the ``.safetensors`` companion when present, else the ``.pth``.
 
     Both hold the same weights (``ddrsr.weights.companions`` writes the companion from the ``.pth``).
     """
@@ -116,19 +116,22 @@ def ships_pth(name):
 
 
 def load_model(name=DEFAULT_MODEL, weights=None, device='cpu'):
-    """The network of :func:`ddrsr.loader.load` for zoo model ``name``, in ``eval()`` mode on ``device``.
+    """Deprecated: ``ddrsr.loader.load(name, weights, device).network``, with ``scale`` and ``model_name`` patched on.
 
-    Kept for backward compatibility (the README, model cards and scripts call it): the returned ``nn.Module``
-    also carries ``scale`` (int) and ``model_name`` (str) attributes. New code should call
-    ``ddrsr.loader.load(name)``, which returns a :class:`ddrsr.loader.LoadedModel` and patches nothing.
+    Kept as a thin alias for code and model cards written before ``ddrsr.loader.load`` (which returns a
+    :class:`ddrsr.loader.LoadedModel` and patches nothing); nothing in ddrsr calls it. It warns once per call site.
 
     Args:
         name (str): a key of :data:`MODELS`.
         weights (str, optional): checkpoint (``.pth`` or ``.safetensors``) to load instead of the shipped file.
         device (str | torch.device): where the model goes.
     """
+    import warnings
+
     from ddrsr.loader import load
 
+    warnings.warn('ddrsr.zoo.load_model is deprecated; use ddrsr.loader.load(name).network', DeprecationWarning,
+                  stacklevel=2)
     loaded = load(name, weights=weights, device=device)
     network = loaded.network
     network.scale, network.model_name = loaded.scale, loaded.name  # the legacy attributes (see above)

@@ -36,7 +36,8 @@ from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.results_report import draw_image_row  # noqa: E402
 from ddrsr.utils.figures import save_figure  # noqa: E402
 from ddrsr.weights.manifest import sha256_file  # noqa: E402
-from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
+from ddrsr.loader import load  # noqa: E402
+from ddrsr.zoo import DEFAULT_MODEL, weights_path  # noqa: E402
 
 FIGURE_STRENGTHS = (0.0, 0.5, 1.0, 1.5)
 FIGURE_SPECS = ('noise20', 'blur2_noise20', 'jpeg30', 'clean')
@@ -136,11 +137,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command = 'python scripts/control_report.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
     torch.set_grad_enabled(False)
-    model = load_model(args.model, weights=args.weights)
+    model = load(args.model, weights=args.weights).network
     if not model.has_clean_embedding:
         sys.exit('control_report: the model has no clean embedding; run scripts/compute_clean_embedding.py and '
                  'pass its output with --weights')
-    baseline = load_model(args.baseline)
+    baseline = load(args.baseline).network
     specs = list(dict.fromkeys(['clean', 'noise20'] + args.specs))
     pairs = {spec: spec_pairs(args.hr, args.meta_info, spec, args.crop_size) for spec in specs}
     args.count = len(pairs['clean'])

@@ -39,7 +39,8 @@ from ddrsr.inspect.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, 
                                     settings, spec_accuracy, synthetic, table_reading, validation_crops)
 from ddrsr.inspect.inspector import DEFAULT_REGRESSORS  # noqa: E402
 from ddrsr.weights.manifest import sha256_file  # noqa: E402
-from ddrsr.zoo import DEFAULT_MODEL, load_model, weights_path  # noqa: E402
+from ddrsr.loader import load  # noqa: E402
+from ddrsr.zoo import DEFAULT_MODEL, weights_path  # noqa: E402
 
 DEBS = ('palapeli-data', 'lomiri-wallpapers-16.04')
 
@@ -174,7 +175,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command = ('python scripts/inspect_report.py ' + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     torch.set_grad_enabled(False)
-    inspector = Inspector(load_model(args.model, weights=args.weights), args.regressors)
+    inspector = Inspector(load(args.model, weights=args.weights).network, args.regressors)
     crops = validation_crops(args.hr, args.meta_info, args.crop)
     rows = synthetic(inspector, crops, args.seed)
     confusion = spec_accuracy(inspector, crops, args.seed)

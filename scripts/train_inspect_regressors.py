@@ -42,7 +42,8 @@ from ddrsr.inspect.regressors import (FORMAT_VERSION, DDRRegressors, encoder_fin
                                       fit_regressor, pooled_features, predict_head)
 from ddrsr.inspect.inspector import strength_head  # noqa: E402
 from ddrsr.weights.manifest import MANIFEST_NAME, state_fingerprint, write_manifest  # noqa: E402
-from ddrsr.zoo import DEFAULT_MODEL, load_model  # noqa: E402
+from ddrsr.loader import load  # noqa: E402
+from ddrsr.zoo import DEFAULT_MODEL  # noqa: E402
 
 TRAIN_HR = os.path.join(ROOT, 'datasets', 'debian_photos', 'train_sub')
 TRAIN_META = os.path.join(ROOT, 'datasets', 'debian_photos', 'meta_info_train_sub.txt')
@@ -196,7 +197,7 @@ def main(argv=None):
     started = time.time()
     torch.manual_seed(args.seed)
     try:
-        model = load_model(args.model, weights=args.weights)
+        model = load(args.model, weights=args.weights).network
         if not getattr(model, 'use_ddr', False):
             raise DDRSRError(f'model {args.model!r} has no DDR encoder; pass a DDR model with -n')
         paths = list_images(TRAIN_HR, TRAIN_META)

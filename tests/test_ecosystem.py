@@ -13,6 +13,7 @@ from ddrsr import zoo
 from ddrsr.weights import companions
 from ddrsr.archs import RRDBNetDDR
 from ddrsr.errors import DDRSRError
+from ddrsr.loader import load
 from ddrsr.weights.file_format import ENCODER_LAYER_KEY, read_weights, serialize, to_file_tensors, write_weights
 from ddrsr.weights.manifest import read_manifest, sha256_file, ship_checkpoint
 from tiny_models import TINY_ENCODER, tiny_ddr_net
@@ -59,7 +60,7 @@ def test_every_shipped_pth_has_a_verified_safetensors_with_metadata(name):
     assert card['license'] and card['dataset'] and card['images'][0]['type'] == 'paired'
     # ddrsr reads the .safetensors by default; it holds exactly the .pth's weights
     from_pth = torch.load(pth, weights_only=True)['params_ema']
-    loaded = zoo.load_model(name).state_dict()
+    loaded = load(name).network.state_dict()
     assert set(loaded) >= set(from_pth)
     for key, value in from_pth.items():
         assert torch.equal(loaded[key], value.float()) or torch.isnan(value).all(), key
@@ -77,7 +78,7 @@ def test_a_changed_safetensors_is_refused(tmp_path, monkeypatch):
     target.write_bytes(bytes(data))
     monkeypatch.setattr(zoo, 'WEIGHTS_DIR', str(folder))
     with pytest.raises(DDRSRError, match='corrupted or was replaced'):
-        zoo.load_model(name)
+        load(name).network
 
 
 def test_safetensors_bytes_are_deterministic_and_readable_by_safetensors(tmp_path):
@@ -129,7 +130,7 @@ def test_shipping_regenerates_the_companions(tmp_path, monkeypatch):
     ship_all_companions(str(folder))
     assert json.loads((folder / 'tiny_ddr.json').read_text())['trainingIterations'] == 5  # kept: same .pth
     assert (folder / 'tiny_ddr.safetensors').read_bytes() != before  # the header recorded the new count
-    loaded = zoo.load_model('tiny_ddr', weights=str(folder / 'tiny_ddr.safetensors'))
+    loaded = load('tiny_ddr', weights=str(folder / 'tiny_ddr.safetensors')).network
     lq = _lq()
     assert torch.allclose(_ddrsr_output(loaded, lq), _ddrsr_output(tiny_ddr_net(seed=2), lq), atol=1e-6)
 
@@ -189,7 +190,7 @@ def test_esrgan_layout_loads_as_spandrel_esrgan(tmp_path):
 def test_spandrel_loads_each_shipped_file_like_ddrsr(name):
     """.safetensors: equal outputs through ddrsr's integration. Stock spandrel never runs a file silently wrong:
     it refuses it or computes the same output. A DDR .pth lacks the encoder layer, and is refused."""
-    network = zoo.load_model(name)
+    network = load(name).network
     lq = _lq(4, (24, 20))
     expected = _ddrsr_output(network, lq)
     descriptor = spandrel.ModelLoader().load_from_file(zoo.shipped_file(name))

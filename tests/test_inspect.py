@@ -258,8 +258,8 @@ def test_docstring_examples_run():
 def test_shipped_regressors_belong_to_the_default_models_encoder():
     """weights/inspect_regressors_lite.npz must be refitted (scripts/train_inspect_regressors.py) with a new encoder."""
     from ddrsr.inspect import DEFAULT_REGRESSORS
-    from ddrsr.zoo import load_model
+    from ddrsr.loader import load
 
     regressors = DDRRegressors.load(DEFAULT_REGRESSORS)
-    assert regressors.fingerprint == encoder_fingerprint(load_model().encoder)
+    assert regressors.fingerprint == encoder_fingerprint(load().network.encoder)
     assert set(regressors.spec_names) == {'clean', 'blur2', 'blur4', 'noise20', 'blur2_noise20', 'jpeg30', 'jpeg50'}

@@ -80,3 +80,14 @@ def test_analyze_cli_reaches_the_encoder_of_the_shipped_model(tmp_path, capsys):
     assert status == 0, err
     result = json.loads(out)
     assert result['layer'] == 'encoder.generator.body.7' and result['dim'] == 32 * 8 * 8
+
+
+def test_zoo_load_model_is_a_deprecated_alias_of_loader_load():
+    from ddrsr import zoo
+    from ddrsr.loader import load
+
+    with pytest.warns(DeprecationWarning, match='ddrsr.loader.load'):
+        network = zoo.load_model('rrdb_clean_x4_lite')
+    expected = load('rrdb_clean_x4_lite').network.state_dict()
+    assert network.scale == 4 and network.model_name == 'rrdb_clean_x4_lite'
+    assert all(torch.equal(value, expected[key]) for key, value in network.state_dict().items())

@@ -11,6 +11,7 @@ import torch
 from conftest import ROOT
 from ddrsr.cli import upscale
 from ddrsr import zoo
+from ddrsr.loader import load
 from ddrsr.errors import DDRSRError
 from ddrsr.weights.manifest import (MANIFEST_NAME, read_manifest, sha256_file, ship_all_companions, ship_checkpoint,
                                     write_manifest)
@@ -56,16 +57,17 @@ def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
     loaders = {
         'checkpoint.load_state_dict_file': lambda: load_state_dict_file(weights),
         'checkpoint.load_into': lambda: load_into(tiny_ddr_net(), weights, 'hint'),
-        'zoo.load_model': lambda: zoo.load_model('tiny_ddr', weights=str(weights)),
+        'loader.load': lambda: load('tiny_ddr', weights=str(weights)),
+        'zoo.load_model (deprecated alias)': lambda: zoo.load_model('tiny_ddr', weights=str(weights)),
         'Upsampler(--model_path)': lambda: Upsampler('tiny_ddr', weights=str(weights), device='cpu'),
         'training load_network': lambda: TrainingModel().load_network(tiny_ddr_net(), str(weights)),
         'training resume': lambda: load_resume_state(
             {'auto_resume': True, 'num_gpu': 0, 'path': {'training_states': str(state.parent)}}),
         'ship_checkpoint (scripts/ship_weights.py)': lambda: ship_checkpoint(str(weights), str(weights.parent / 'out.pth')),
     }
-    for where, load in loaders.items():
+    for where, call in loaders.items():
         with pytest.raises(DDRSRError, match='evil.pth|4.state'):
-            load()
+            call()
         assert not marker.exists(), f'{where} ran the code in the pickle'
 
 
@@ -122,14 +124,14 @@ def shipped_copy(tmp_path, monkeypatch):
 
 def test_shipped_file_is_verified_before_use(shipped_copy, monkeypatch):
     name, path = shipped_copy
-    assert zoo.load_model(name).scale == 4  # the intact copy passes
+    assert load(name).scale == 4  # the intact copy passes
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one flipped bit in the tensor data: torch would load it silently
     path.write_bytes(bytes(data))
     torch.load(path, weights_only=True)  # guard: the damage is invisible to torch itself
     with pytest.raises(DDRSRError, match=rf'{path.name} is corrupted.*SHA256SUMS'):
-        zoo.load_model(name)
-    zoo.load_model(name, weights=str(path))  # the same file as the user's own --model_path: not checked
+        load(name)
+    load(name, weights=str(path))  # the same file as the user's own --model_path: not checked
 
 
 def test_corrupted_shipped_file_is_one_cli_error_line(shipped_copy, tmp_path, capsys):
@@ -150,14 +152,14 @@ def test_unlisted_file_or_missing_manifest_is_refused(shipped_copy):
     manifest = path.parent / MANIFEST_NAME
     manifest.write_text(''.join(line for line in manifest.read_text().splitlines(True) if path.name not in line))
     with pytest.raises(DDRSRError, match='not listed.*--manifest_only'):
-        zoo.load_model(name)
+        load(name)
     manifest.unlink()
     with pytest.raises(DDRSRError, match='SHA256SUMS is missing'):
-        zoo.load_model(name)
+        load(name)
 
 
 def test_user_checkpoints_are_not_checked_against_the_manifest(tiny_zoo):
-    assert zoo.load_model('tiny_ddr', weights=tiny_zoo).scale == 4  # no manifest lists it
+    assert load('tiny_ddr', weights=tiny_zoo).scale == 4  # no manifest lists it
 
 
 def test_ship_checkpoint_rewrites_the_manifest(tmp_path):

@@ -5,14 +5,16 @@ import torch
 import torch.nn.functional as F
 
 from ddrsr.inference import Upsampler, read_image
-from ddrsr.zoo import DEFAULT_MODEL, MODELS, load_model, weights_path
+from ddrsr.loader import load
+from ddrsr.zoo import DEFAULT_MODEL, MODELS, weights_path
 from conftest import ROOT
 
 
 @pytest.mark.parametrize('name', sorted(MODELS))
 def test_shipped_weights_load(name):
-    model = load_model(name)
-    assert model.scale == 4 and not model.training
+    loaded = load(name)
+    model = loaded.network
+    assert loaded.scale == 4 and not model.training
     state = model.state_dict()
     assert all(torch.isfinite(v).all() for k, v in state.items() if k != 'clean_embedding')
     if 'clean_embedding' in state:  # NaN means "unknown" (scripts/compute_clean_embedding.py), never half-known

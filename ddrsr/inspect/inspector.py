@@ -62,7 +62,7 @@ class Inspector:
     """Inspect photos with a DDR model's encoder and the fitted regressors.
 
     Args:
-        model (nn.Module): a DDR network (``encoder``, ``encode``, ``steer``), e.g. ``ddrsr.zoo.load_model()``.
+        model (nn.Module): a DDR network (``encoder``, ``encode``, ``steer``), e.g. ``ddrsr.loader.load().network``.
         regressors (DDRRegressors | str): the heads, or the path of their ``.npz``.
         noise_estimator (str): the estimator reported as ``noise_sigma`` (see :data:`NOISE_ESTIMATOR`).
 

@@ -35,7 +35,7 @@ def _encoder_options(state, layer):
     prefix = 'encoder.generator.'
     if f'{prefix}body.0.conv1.weight' not in state or f'{prefix}upconv1.weight' not in state:
         raise DDRSRError('this RRDBNet-DDR file has an encoder generator other than SRResNet, which the spandrel '
-                         'integration cannot rebuild; load it with ddrsr.zoo.load_model and an option file')
+                         'integration cannot rebuild; load it with ddrsr.loader.load(opt=..., weights=...)')
     num_feat = state[f'{prefix}conv_first.weight'].shape[0]
     if f'{prefix}upconv2.weight' in state:
         upscale = 4

@@ -104,7 +104,7 @@ def model_card(name, entry, files, training, source_sha256, parameters):
         'images': [{'type': 'paired', 'LR': SAMPLE_LR, 'SR': f'results/{os.path.basename(SAMPLE_LR)[:-4]}_out.png',
                     'caption': f'the SR side is made by: {command}'}],
         'ddrsr': {'arch': arch, 'parameters': parameters, 'training': training, 'source_sha256': source_sha256,
-                  'load': f"ddrsr.zoo.load_model('{name}'); spandrel: import ddrsr.integrations.spandrel first"},
+                  'load': f"ddrsr.loader.load('{name}'); spandrel: import ddrsr.integrations.spandrel first"},
     }
 
 
