@@ -26,6 +26,9 @@ SERVE_TILE = 256
 #: further, so the default keeps a wide margin (Real-ESRGAN uses 10 for a 23-block RRDBNet). Re-measure
 #: a trained checkpoint with scripts/measure_tile_pad.py.
 DEFAULT_TILE_PAD = 24
+#: Largest LR crop (per side) the DDR encoder sees (the Upsampler and ``ddrsr inspect``). A *crop*, not a resize:
+#: resizing would change the blur width and the noise level, which are exactly what the encoder measures.
+DEFAULT_EMBED_CROP = 512
 
 #: Inference backends and precisions (``ddrsr.inference.upsampler``, ``ddrsr.inference.torch_backend``).
 BACKENDS = ('auto', 'torch', 'onnx')

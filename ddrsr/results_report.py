@@ -274,7 +274,7 @@ def save_before_after(photo, upsamplers, path, box=None, scale=4):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from ddrsr.inference.image_io import read_image
+    from ddrsr.data.photo_io import read_image
 
     rgb = torch.from_numpy(read_image(photo).rgb.copy()).permute(2, 0, 1)[None].float()
     height, width = rgb.shape[-2:]

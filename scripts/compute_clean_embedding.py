@@ -12,7 +12,7 @@ strength and inspect measurements in docs/CONTROL.md and docs/INSPECT.md run on 
 The output is ``{'params_ema': state_dict}`` with the ``clean_embedding`` buffer filled, in the dtype of the
 input checkpoint (fp16 stays fp16). The input is never modified. Ship the output with scripts/ship_weights.py.
 Prints JSON: the file, the number of patches, the norm of e_clean and the mean distance of a patch's
-embedding from it. The computation is ``ddrsr.weights.clean_embedding.write_clean_embedding``.
+embedding from it. The computation is ``ddrsr.analysis.clean_embedding.write_clean_embedding``.
 """
 import argparse
 import json
@@ -25,7 +25,7 @@ import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
 from ddrsr.errors import DDRSRError  # noqa: E402
-from ddrsr.weights.clean_embedding import write_clean_embedding  # noqa: E402
+from ddrsr.analysis.clean_embedding import write_clean_embedding  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL  # noqa: E402
 
 TRAIN_HR = os.path.join(ROOT, 'datasets', 'debian_photos', 'train_sub')

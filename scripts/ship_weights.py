@@ -24,7 +24,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ddrsr.weights.manifest import MANIFEST_NAME, ship_all_companions, ship_checkpoint  # noqa: E402
+from ddrsr.weights.companions import ship_all_companions, ship_checkpoint  # noqa: E402
+from ddrsr.weights.manifest import MANIFEST_NAME  # noqa: E402
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 

@@ -15,7 +15,8 @@ from ddrsr.archs import RRDBNetDDR
 from ddrsr.errors import DDRSRError
 from ddrsr.loader import load
 from ddrsr.weights.file_format import ENCODER_LAYER_KEY, read_weights, serialize, to_file_tensors, write_weights
-from ddrsr.weights.manifest import read_manifest, sha256_file, ship_checkpoint
+from ddrsr.weights.companions import ship_checkpoint
+from ddrsr.weights.manifest import read_manifest, sha256_file
 from tiny_models import TINY_ENCODER, tiny_ddr_net
 
 SHIPPED = [name for name in zoo.MODELS if zoo.ships_pth(name) and os.path.isfile(zoo.weights_path(name))]
@@ -126,7 +127,7 @@ def test_shipping_regenerates_the_companions(tmp_path, monkeypatch):
 
     before = (folder / 'tiny_ddr.safetensors').read_bytes()
     companions.write_companions(str(folder / 'tiny_ddr.pth'), iterations=5)
-    from ddrsr.weights.manifest import ship_all_companions
+    from ddrsr.weights.companions import ship_all_companions
     ship_all_companions(str(folder))
     assert json.loads((folder / 'tiny_ddr.json').read_text())['trainingIterations'] == 5  # kept: same .pth
     assert (folder / 'tiny_ddr.safetensors').read_bytes() != before  # the header recorded the new count

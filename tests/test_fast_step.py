@@ -125,7 +125,7 @@ def test_nan_before_the_losses_change_is_reported_when_they_change(tmp_path):
 
 @pytest.mark.parametrize('name', ['train_rrdb_ddr_smoke.yml', 'train_srgan_encoder_smoke.yml'])
 def test_ema_decay_auto_is_resolved_before_basicsr_reads_it(tmp_path, name):
-    from ddrsr.training.options import auto_ema_decay
+    from ddrsr.models.ema import auto_ema_decay
 
     model = build_smoke_model(tmp_path, name, ema_decay='auto')
     assert model.ema_decay == auto_ema_decay(model.opt['train']['total_iter']) and hasattr(model, 'net_g_ema')

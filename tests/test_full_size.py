@@ -168,7 +168,7 @@ def test_frozen_is_refused_where_the_model_would_ignore_it():
 
 
 def test_ship_weights_refuses_to_write_a_pth_over_a_safetensors_only_model(tmp_path):
-    from ddrsr.weights.manifest import ship_checkpoint
+    from ddrsr.weights.companions import ship_checkpoint
 
     torch.save({'params_ema': {'w': torch.zeros(1)}}, tmp_path / 'ckpt.pth')
     with pytest.raises(DDRSRError, match='--delta rrdb_ddr_real_x4'):

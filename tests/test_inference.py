@@ -9,7 +9,7 @@ from PIL import Image, ImageOps
 from ddrsr.cli import upscale
 from ddrsr.errors import DDRSRError
 from ddrsr.inference import DEFAULT_TILE_PAD, Upsampler, read_image, write_image
-from ddrsr.inference.image_io import _orient
+from ddrsr.data.photo_io import _orient
 from ddrsr.inference.tiling import TileBlender, axis_spans, feather_width, span_weights
 
 from tiny_models import tiny_ddr_net

@@ -247,7 +247,7 @@ def test_docstring_examples_run():
     import importlib
 
     for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspect.jpeg_quality',
-                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.inspect.accuracy', 'ddrsr.training.options',
+                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.inspect.accuracy', 'ddrsr.models.ema',
                  'ddrsr.models.fast_step',
                  'ddrsr.data.degradations', 'benchmarks.timing'):
         module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)

@@ -6,7 +6,8 @@ import yaml
 
 from conftest import ROOT
 from ddrsr.errors import DDRSRError
-from ddrsr.training.options import auto_ema_decay, check_option_file, check_options, ema_leftover, resolve_ema_decay
+from ddrsr.models.ema import auto_ema_decay, ema_leftover, resolve_ema_decay
+from ddrsr.training.options import check_option_file, check_options
 
 
 @pytest.mark.parametrize('path', sorted(glob.glob(os.path.join(ROOT, 'options', '*.yml')) +

@@ -13,8 +13,8 @@ from ddrsr.cli import upscale
 from ddrsr import zoo
 from ddrsr.loader import load
 from ddrsr.errors import DDRSRError
-from ddrsr.weights.manifest import (MANIFEST_NAME, read_manifest, sha256_file, ship_all_companions, ship_checkpoint,
-                                    write_manifest)
+from ddrsr.weights.companions import ship_all_companions, ship_checkpoint
+from ddrsr.weights.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
 
 
 class Exploit:

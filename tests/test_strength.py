@@ -114,7 +114,7 @@ def _tiny_hr_folder(folder, count=3, size=32):
 
 @pytest.mark.parametrize('fp16', [False, True])
 def test_write_clean_embedding(tiny_zoo, tmp_path, fp16):
-    from ddrsr.weights.clean_embedding import clean_patches, write_clean_embedding
+    from ddrsr.analysis.clean_embedding import clean_patches, write_clean_embedding
 
     source = tmp_path / 'source.pth'
     state = torch.load(tiny_zoo, weights_only=True)['params_ema']
@@ -176,7 +176,7 @@ def test_strength_measurements_and_targets():
     assert not targets({'clean': {0.0: 30.0}}, falling, {'clean': 30.25})['clean_met']
 
 
-@pytest.mark.parametrize('name', ['ddrsr.analysis.strength', 'ddrsr.weights.clean_embedding'])
+@pytest.mark.parametrize('name', ['ddrsr.analysis.strength', 'ddrsr.analysis.clean_embedding'])
 def test_docstring_examples_run(name):
     import doctest
     import importlib

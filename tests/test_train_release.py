@@ -16,7 +16,8 @@ import yaml
 
 from conftest import DATA, ROOT
 from ddrsr.errors import DDRSRError
-from ddrsr.training.options import check_ema_horizon, check_options, resolve_ema_decay
+from ddrsr.models.ema import check_ema_horizon, resolve_ema_decay
+from ddrsr.training.options import check_options
 from ddrsr.release import publish
 from ddrsr.release.plan import make_plan, resize_stages
 from ddrsr.release.stages import STAGE_BY_KEY, derive_options, load_template

@@ -13,7 +13,7 @@ def cmd_degrade(args):
 
     from ddrsr.data.degradations import degrade_with_spec, parse_spec
     from ddrsr.data.image_io import list_images, mod_crop, read_rgb, to_tensor
-    from ddrsr.inference.image_io import write_image
+    from ddrsr.data.photo_io import write_image
     from ddrsr.utils.device import resolve_device
 
     spec = parse_spec(args.spec)

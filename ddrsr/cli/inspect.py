@@ -56,7 +56,7 @@ def cmd_inspect(args):
         try:
             result = inspector.inspect_file(path)
             if args.report:
-                from ddrsr.inference.image_io import read_image
+                from ddrsr.data.photo_io import read_image
                 from ddrsr.inspect.report import write_report
 
                 name = os.path.splitext(os.path.basename(path))[0] + '_inspect.png'

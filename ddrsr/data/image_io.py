@@ -1,7 +1,6 @@
 """Small image helpers for datasets and scripts: list image files, read RGB float tensors."""
 import os
 
-import cv2
 import numpy as np
 import torch
 
@@ -45,29 +44,14 @@ def list_images(folder, meta_info=None):
 
 
 def read_rgb(path):
-    """Read an image file as float32 RGB ``(H, W, 3)`` in [0, 1] (8- or 16-bit; grey becomes RGB)."""
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None and str(path).lower().endswith('.gif'):  # OpenCV builds without GIF: Pillow reads it
-        image = _read_with_pillow(path)
-    if image is None:
-        raise DDRSRError(f'cannot read image {path!r}: missing, truncated or not an image')
-    scale = 65535.0 if image.dtype == np.uint16 else 255.0
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    return image[:, :, ::-1].astype(np.float32) / scale
+    """Read an image file as float32 RGB ``(H, W, 3)`` in [0, 1] (8- or 16-bit; grey becomes RGB; alpha dropped).
 
+    The photo reader of inference (:func:`ddrsr.data.photo_io.read_image`, EXIF orientation applied) without a
+    pixel limit: training, evaluation and inference see the same pixels of the same file.
+    """
+    from ddrsr.data.photo_io import read_image
 
-def _read_with_pillow(path):
-    """``(H, W, 3)`` uint8 BGR (OpenCV's order) of an image Pillow can read, or None."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return np.ascontiguousarray(np.asarray(image.convert('RGB'))[:, :, ::-1])
-    except Exception:
-        return None
+    return read_image(path, max_pixels=None).rgb
 
 
 def to_tensor(image):

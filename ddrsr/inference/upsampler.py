@@ -24,16 +24,13 @@ from ddrsr.archs.stylemod_rrdbnet_arch import steer_embedding
 from ddrsr.data.patches import centre_crop  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.utils.device import resolve_device  # noqa: F401  (also re-exported here, where it used to live)
 from ddrsr.errors import DDRSRError, check_image_batch
-from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
+from ddrsr.data.photo_io import DEFAULT_MAX_PIXELS, ImageData, check_pixel_count, read_image, write_image
 from ddrsr.inference.tiling import TileBlender
 from ddrsr.inference.torch_backend import (NonFinite, TorchBackend, _NonFinite,  # noqa: F401  (re-exported)
                                            resolve_precision)
 from ddrsr.zoo import DEFAULT_MODEL
 
-from ddrsr.defaults import DEFAULT_TILE_PAD  # noqa: E402,F401
-#: Largest LR crop (per side) the DDR encoder sees. A *crop*, not a resize: resizing would change the
-#: blur width and the noise level, which are exactly what the encoder measures.
-DEFAULT_EMBED_CROP = 512
+from ddrsr.defaults import DEFAULT_EMBED_CROP, DEFAULT_TILE_PAD  # noqa: E402,F401
 #: Range of ``strength``: 0 treats the photo as clean, 1 is its own degradation, 1.5 restores harder.
 STRENGTH_RANGE = (0.0, 1.5)
 

@@ -129,7 +129,7 @@ class Inspector:
     def inspect_file(self, path, max_pixels=None):
         """:meth:`measure` of the image file ``path`` (EXIF orientation applied; alpha and bit depth ignored),
         with ``file`` and the quantization-table reading. DDRSRError for unreadable files."""
-        from ddrsr.inference.image_io import DEFAULT_MAX_PIXELS, read_image
+        from ddrsr.data.photo_io import DEFAULT_MAX_PIXELS, read_image
 
         image = read_image(path, DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels)
         return {'file': os.fspath(path), **self.measure(image.rgb, jpeg_quality(path))}

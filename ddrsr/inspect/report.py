@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.data.patches import centre_crop
-from ddrsr.inference.upsampler import DEFAULT_EMBED_CROP
+from ddrsr.defaults import DEFAULT_EMBED_CROP
 from ddrsr.inspect.inspector import describe
 
 CROP = 48      # LR pixels of the crop shown

@@ -57,7 +57,7 @@ class FastStepMixin:
     full_fast_step = True
 
     def init_training_settings(self):
-        from ddrsr.training.options import resolve_ema_decay
+        from ddrsr.models.ema import resolve_ema_decay
 
         resolve_ema_decay(self.opt['train'])  # `ema_decay: auto` -> a number, before BasicSR's settings read it
         super().init_training_settings()

@@ -11,7 +11,7 @@ import torch
 from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
 from ddrsr.results_report import mean_psnr
-from ddrsr.weights.manifest import ship_checkpoint
+from ddrsr.weights.companions import ship_checkpoint
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 #: A new model must beat the shipped one by more than this (dB of mean PSNR) to replace it.

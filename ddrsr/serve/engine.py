@@ -3,7 +3,7 @@
 :class:`ServeEngine` loads one DDR model and shares it between the inspect report, the strength preview
 and the full-size upscale. Every call takes one lock, so requests that arrive together run one after the
 other on the one model (and the Upsampler's ``strength`` cannot change under a running job). Photos are
-read with :func:`ddrsr.inference.image_io.read_image` and results written by
+read with :func:`ddrsr.data.photo_io.read_image` and results written by
 :meth:`~ddrsr.inference.upsampler.Upsampler.upscale_file`, so they get what ``inference.py`` gives: the
 ``--max_pixels`` check before decoding, EXIF orientation, and EXIF and ICC carried over. Results go to
 job folders under one temporary folder, which :meth:`ServeEngine.close` removes.
@@ -22,7 +22,7 @@ import numpy as np
 from ddrsr.defaults import SERVE_MAX_PIXELS, SERVE_TILE
 from ddrsr.errors import DDRSRError
 from ddrsr.inference.folder import output_name
-from ddrsr.inference.image_io import read_image
+from ddrsr.data.photo_io import read_image
 from ddrsr.inference.tiling import axis_spans
 from ddrsr.inference.upsampler import Upsampler, check_strength
 from ddrsr.inspect.inspector import DEFAULT_REGRESSORS, Inspector

@@ -3,7 +3,7 @@
 ``NAME.json`` is an OpenModelDB-style model card (name, architecture, scale, licence, sha256 of each file,
 training data, a sample pair). Both are derived from the ``.pth``, the zoo entry (``ddrsr.zoo.MODELS``) and the
 option file that trained it, so :func:`write_companions` can regenerate them at any time:
-``manifest.ship_checkpoint`` calls it whenever it ships a zoo file, and ``python scripts/ship_weights.py
+``ship_checkpoint`` (here) calls it whenever it ships a zoo file, and ``python scripts/ship_weights.py
 --manifest_only`` for every shipped file. Nothing time-dependent is written, so regenerating unchanged weights
 gives byte-identical files (no churn in git).
 
@@ -17,7 +17,7 @@ import os
 import torch
 
 from ddrsr.utils.atomic_file import AtomicFile
-from ddrsr.weights.manifest import sha256_file
+from ddrsr.weights.manifest import MANIFEST_NAME, sha256_file, write_manifest
 
 FORMAT_VERSION = '1'
 #: No licence has been chosen for the weights yet; SPDX's NOASSERTION says exactly that. The training photos'
@@ -166,7 +166,6 @@ def ship_delta(checkpoint, output, name, options=None, iterations=None):
     from ddrsr.weights.checkpoint import load_state_dict_file
     from ddrsr.weights.delta import delta_state
     from ddrsr.weights.file_format import write_weights
-    from ddrsr.weights.manifest import write_manifest
     from ddrsr.zoo import MODELS, shipped_file
 
     entry = MODELS[name]
@@ -206,3 +205,45 @@ def ship_delta(checkpoint, output, name, options=None, iterations=None):
     write_manifest(os.path.dirname(os.path.abspath(output)))
     return {'file': output, 'sha256': sha256_file(output), 'bytes': os.path.getsize(output),
             'parameters': card['ddrsr']['parameters'], 'stored': card['ddrsr']['stored_parameters'], 'card': card_path}
+
+
+def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, iterations=None):
+    """Write ``{'params_ema': state_dict}`` of ``checkpoint`` to ``output``, its companions, and the manifest.
+
+    Optimizer state, raw ``params`` and discriminators are left behind; ``fp16`` halves floating tensors (loaders
+    cast them back). When ``output`` is a zoo model's file (or ``name`` says which), its ``.safetensors`` and
+    ``.json`` model card are regenerated beside it (``ddrsr.weights.companions``; ``options``/``iterations`` record how
+    it was trained). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest', 'companions'}``.
+    """
+    import torch
+
+    from ddrsr.errors import DDRSRError
+    from ddrsr.weights.checkpoint import load_state_dict_file
+
+    if str(output).endswith('.safetensors'):
+        from ddrsr.zoo import MODELS
+
+        zoo = name or zoo_name_for(output)
+        raise DDRSRError(f'{output} is not a .pth: '
+                         + (f'ship {zoo} with --delta {zoo}' if zoo in MODELS and MODELS[zoo].get('detail') else
+                            'imported files are written by their import script (scripts/import_realesrgan.py), '
+                            'delta files by ship_weights.py --delta NAME'))
+    state = load_state_dict_file(checkpoint, 'params_ema')
+    if fp16:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    temp = output + '.tmp'
+    torch.save({'params_ema': state}, temp)
+    os.replace(temp, output)
+    companions = write_companions(output, name, options, iterations)
+    write_manifest(folder)
+    return {'file': output, 'sha256': sha256_file(output), 'bytes': os.path.getsize(output),
+            'parameters': sum(v.numel() for v in state.values()), 'manifest': os.path.join(folder, MANIFEST_NAME),
+            'companions': companions}
+
+
+def ship_all_companions(folder):
+    """Regenerate every zoo file's companions in ``folder`` and then its manifest; returns the manifest."""
+    write_all_companions(folder)
+    return write_manifest(folder)

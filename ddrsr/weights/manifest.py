@@ -2,8 +2,8 @@
 
 The manifest is in ``sha256sum`` format (``<hex>  <file name>`` per line), so ``cd weights && sha256sum -c
 SHA256SUMS`` checks it too. ``scripts/ship_weights.py`` rewrites it from the files present whenever it
-ships one (or with ``--manifest_only``), after writing each zoo ``.pth``'s companions (``ddrsr.weights.companions``:
-``.safetensors`` and the ``.json`` model card). Only files loaded by zoo name from the weights folder are
+ships one (or with ``--manifest_only``), after writing each zoo ``.pth``'s companions (``.safetensors`` and the
+``.json`` model card): the shipping itself is ``ddrsr.weights.companions``, above this module. Only files loaded by zoo name from the weights folder are
 verified; a user's own ``--model_path`` checkpoint has no manifest to be checked against.
 """
 import hashlib
@@ -88,47 +88,3 @@ def verify_shipped(path, folder):
         raise DDRSRError(f'{path} is corrupted or was replaced: its sha256 is {actual[:16]}..., {manifest_path} '
                          f'expects {expected[:16]}...; restore it (git checkout weights/ or a fresh download), or '
                          'if you replaced it on purpose run python scripts/ship_weights.py --manifest_only')
-
-
-def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, iterations=None):
-    """Write ``{'params_ema': state_dict}`` of ``checkpoint`` to ``output``, its companions, and the manifest.
-
-    Optimizer state, raw ``params`` and discriminators are left behind; ``fp16`` halves floating tensors (loaders
-    cast them back). When ``output`` is a zoo model's file (or ``name`` says which), its ``.safetensors`` and
-    ``.json`` model card are regenerated beside it (``ddrsr.weights.companions``; ``options``/``iterations`` record how
-    it was trained). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest', 'companions'}``.
-    """
-    import torch
-
-    from ddrsr.weights.checkpoint import load_state_dict_file
-    from ddrsr.weights.companions import write_companions, zoo_name_for
-
-    if str(output).endswith('.safetensors'):
-        from ddrsr.zoo import MODELS
-
-        zoo = name or zoo_name_for(output)
-        raise DDRSRError(f'{output} is not a .pth: '
-                         + (f'ship {zoo} with --delta {zoo}' if zoo in MODELS and MODELS[zoo].get('detail') else
-                            'imported files are written by their import script (scripts/import_realesrgan.py), '
-                            'delta files by ship_weights.py --delta NAME'))
-    state = load_state_dict_file(checkpoint, 'params_ema')
-    if fp16:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    temp = output + '.tmp'
-    torch.save({'params_ema': state}, temp)
-    os.replace(temp, output)
-    companions = write_companions(output, name, options, iterations)
-    write_manifest(folder)
-    return {'file': output, 'sha256': sha256_file(output), 'bytes': os.path.getsize(output),
-            'parameters': sum(v.numel() for v in state.values()), 'manifest': os.path.join(folder, MANIFEST_NAME),
-            'companions': companions}
-
-
-def ship_all_companions(folder):
-    """Regenerate every zoo file's companions in ``folder`` and then its manifest; returns the manifest."""
-    from ddrsr.weights.companions import write_all_companions
-
-    write_all_companions(folder)
-    return write_manifest(folder)

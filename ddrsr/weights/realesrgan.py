@@ -66,9 +66,9 @@ def sha256_bytes(data: bytes) -> str:
 
 def build_network():
     """A fresh ``RRDBNet`` 64/23/32 x4 (ddrsr's ``RRDBNetDDR`` with ``use_ddr: false``: the same keys)."""
-    from ddrsr.loader import build_generator
+    from ddrsr.archs.stylemod_rrdbnet_arch import RRDBNetDDR
 
-    return build_generator(ARCH)
+    return RRDBNetDDR(**{key: value for key, value in ARCH.items() if key != 'type'})
 
 
 def read_wheel(path: str, expected_bin_sha256: Optional[str] = NCNN_BIN_SHA256,

@@ -25,7 +25,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ddrsr.utils.atomic_file import AtomicFile
-from ddrsr.data.image_io import IMAGE_EXTENSIONS as READ_EXTENSIONS  # noqa: F401  (the one list; old name kept)
 from ddrsr.errors import DDRSRError
 
 _ORIENTATION_TAG = 0x0112
