@@ -7,11 +7,10 @@ import os.path as osp
 import sys
 
 if __name__ == '__main__':
-    # Run as a script, Python puts ddrsr/ itself first on sys.path, where its subpackages would shadow
-    # top-level modules; put the repository root there instead.
-    here = osp.dirname(osp.abspath(__file__))
-    sys.path = [p for p in sys.path if osp.abspath(p or '.') != here]
-    sys.path.insert(0, osp.dirname(here))
+    # Run as a script, Python puts ddrsr/ itself first on sys.path. None of its modules shadows one that the
+    # standard library or a dependency imports (its inspection package was named ddrsr/inspect/ until that hid
+    # the standard library's inspect), and the repository root is what the import below needs.
+    sys.path.insert(1, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
     from ddrsr.cli.train import main  # the same as `ddrsr train`
 

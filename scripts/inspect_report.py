@@ -14,7 +14,7 @@
    downloaded with ``apt-get download`` into results/debs, as scripts/fetch_photos.py does): the exact q from
    their tables against the DDR regressor's q.
 
-Items 1-3 are measured by ``ddrsr.inspect.accuracy``; this script fetches the real files and words docs/INSPECT.md.
+Items 1-3 are measured by ``ddrsr.inspection.accuracy``; this script fetches the real files and words docs/INSPECT.md.
 """
 import argparse
 import datetime
@@ -34,10 +34,10 @@ import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
-from ddrsr.inspect import ESTIMATORS, NOISE_ESTIMATOR, Inspector  # noqa: E402
-from ddrsr.inspect.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, NOISE_LEVELS, mae, meets,  # noqa: E402
+from ddrsr.inspection import ESTIMATORS, NOISE_ESTIMATOR, Inspector  # noqa: E402
+from ddrsr.inspection.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, NOISE_LEVELS, mae, meets,  # noqa: E402
                                     settings, spec_accuracy, synthetic, table_reading, validation_crops)
-from ddrsr.inspect.inspector import DEFAULT_REGRESSORS  # noqa: E402
+from ddrsr.inspection.inspector import DEFAULT_REGRESSORS  # noqa: E402
 from ddrsr.weights.manifest import sha256_file  # noqa: E402
 from ddrsr.loader import load  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL, weights_path  # noqa: E402
@@ -122,7 +122,7 @@ def markdown(args, rows, confusion, tables, real, debs_note, command):
               f'({noise_mae[pixel_best]:.2f} against {max(noise_mae[n] for n in ESTIMATORS):.2f}); '
               f'`ddrsr inspect` reports `{NOISE_ESTIMATOR}` as `noise_sigma`'
               + ('' if pixel_best == NOISE_ESTIMATOR else ' (**the measurement prefers the other one: change '
-                 'NOISE_ESTIMATOR in ddrsr/inspect/inspector.py**)') + ', and all of them in `noise_sigma_by_estimator`.',
+                 'NOISE_ESTIMATOR in ddrsr/inspection/inspector.py**)') + ', and all of them in `noise_sigma_by_estimator`.',
               '', '### By level (degradation alone)', '', '| degradation | level | DDR | skimage | wavelet MAD |',
               '|---|---:|---:|---:|---:|']
     for level in BLUR_LEVELS:

@@ -38,9 +38,9 @@ ddrsr.register()  # basicsr's registries
 from ddrsr.data.degradations import NAMED_SPECS, DegradationParams, degrade, degrade_with_spec  # noqa: E402
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
-from ddrsr.inspect.regressors import (FORMAT_VERSION, DDRRegressors, encoder_fingerprint, fit_classifier,  # noqa: E402
+from ddrsr.inspection.regressors import (FORMAT_VERSION, DDRRegressors, encoder_fingerprint, fit_classifier,  # noqa: E402
                                       fit_regressor, pooled_features, predict_head)
-from ddrsr.inspect.inspector import strength_head  # noqa: E402
+from ddrsr.inspection.inspector import strength_head  # noqa: E402
 from ddrsr.weights.manifest import MANIFEST_NAME, state_fingerprint, write_manifest  # noqa: E402
 from ddrsr.loader import load  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL  # noqa: E402

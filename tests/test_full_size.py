@@ -200,7 +200,7 @@ def test_strength_works_on_the_full_model_residual_noise_falls():
 
 def test_the_full_model_shares_the_lite_defaults_encoder_bit_for_bit():
     """So the inspect regressors fit it: --strength auto and ddrsr serve work on it."""
-    from ddrsr.inspect.regressors import encoder_fingerprint
+    from ddrsr.inspection.regressors import encoder_fingerprint
 
     assert (encoder_fingerprint(load('rrdb_ddr_real_x4').network.encoder)
             == encoder_fingerprint(load('rrdb_ddr_real_x4_lite').network.encoder))

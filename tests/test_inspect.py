@@ -9,10 +9,10 @@ from PIL import Image
 
 from tiny_models import tiny_ddr_net
 from ddrsr.errors import DDRSRError
-from ddrsr.inspect import (DDRRegressors, Inspector, jpeg_quality, photo_tiles, pooled_features, quality_from_tables,
+from ddrsr.inspection import (DDRRegressors, Inspector, jpeg_quality, photo_tiles, pooled_features, quality_from_tables,
                            recommend_strength, sigma_skimage, sigma_wavelet_mad)
-from ddrsr.inspect.jpeg_quality import IJG_CHROMA, IJG_LUMA, ijg_table
-from ddrsr.inspect.regressors import FORMAT_VERSION, encoder_fingerprint, fit_classifier, fit_regressor, predict_head
+from ddrsr.inspection.jpeg_quality import IJG_CHROMA, IJG_LUMA, ijg_table
+from ddrsr.inspection.regressors import FORMAT_VERSION, encoder_fingerprint, fit_classifier, fit_regressor, predict_head
 
 
 def _photo(seed=0, size=(96, 128)):
@@ -222,7 +222,7 @@ def test_photo_tiles_prefer_detailed_regions():
 
 def test_accuracy_measures_every_setting():
     from ddrsr.data.degradations import NAMED_SPECS
-    from ddrsr.inspect.accuracy import GROUPS, mae, meets, settings, spec_accuracy, synthetic, table_reading
+    from ddrsr.inspection.accuracy import GROUPS, mae, meets, settings, spec_accuracy, synthetic, table_reading
 
     model = tiny_ddr_net()
     regressors, _, _ = _tiny_regressors(model)
@@ -246,18 +246,18 @@ def test_docstring_examples_run():
     import doctest
     import importlib
 
-    for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspect.jpeg_quality',
-                 'ddrsr.inspect.noise', 'ddrsr.inspect.regressors', 'ddrsr.inspect.accuracy', 'ddrsr.models.ema',
+    for name in ('ddrsr.archs.stylemod_rrdbnet_arch', 'ddrsr.inference.upsampler', 'ddrsr.inspection.jpeg_quality',
+                 'ddrsr.inspection.noise', 'ddrsr.inspection.regressors', 'ddrsr.inspection.accuracy', 'ddrsr.models.ema',
                  'ddrsr.models.fast_step',
                  'ddrsr.data.degradations', 'benchmarks.timing'):
-        module = importlib.import_module(name)  # (ddrsr.inspect.jpeg_quality is also a function's name)
+        module = importlib.import_module(name)  # (ddrsr.inspection.jpeg_quality is also a function's name)
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 def test_shipped_regressors_belong_to_the_default_models_encoder():
     """weights/inspect_regressors_lite.npz must be refitted (scripts/train_inspect_regressors.py) with a new encoder."""
-    from ddrsr.inspect import DEFAULT_REGRESSORS
+    from ddrsr.inspection import DEFAULT_REGRESSORS
     from ddrsr.loader import load
 
     regressors = DDRRegressors.load(DEFAULT_REGRESSORS)

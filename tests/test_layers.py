@@ -12,7 +12,7 @@ LAYERS = [
     {'archs', 'data', 'evaluation', 'zoo'},                 # networks, photos and degradations, metrics, the model list
     {'weights'},                                            # files: formats, manifest, companions, deltas, importers
     {'loader', 'integrations'},                             # name/file/options -> a built, verified network
-    {'export', 'inspect', 'faig', 'results_report'},       # ONNX export, degradation inspection, FAIG, report tables
+    {'export', 'inspection', 'faig', 'results_report'},    # ONNX export, degradation inspection, FAIG, report tables
     {'inference', 'analysis'},                              # the Upsampler and its backends; DDR analysis
     {'models'},                                             # BasicSR training models (register on import)
     {'ddrsr'},                                              # the package itself: ddrsr.register() fills the registries

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from ddrsr.inspect.jpeg_quality import jpeg_quality
+from ddrsr.inspection.jpeg_quality import jpeg_quality
 
 pytest.importorskip('gradio')
 sync_api = pytest.importorskip('playwright.sync_api')

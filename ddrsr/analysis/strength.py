@@ -73,7 +73,7 @@ def measure(model, baseline, pairs_by_spec, strengths=STRENGTHS, scale=4, progre
         high-frequency std of SR - HR, blind noise estimate of SR)}`` on noise20, empty without it), ``base`` and
         ``bicubic`` (``{spec: mean PSNR}``).
     """
-    from ddrsr.inspect.noise import sigma_wavelet_mad
+    from ddrsr.inspection.noise import sigma_wavelet_mad
 
     table = {spec: {} for spec in pairs_by_spec}
     noise = {}

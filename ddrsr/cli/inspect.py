@@ -38,7 +38,7 @@ def cmd_inspect(args):
     from tqdm import tqdm
 
     from ddrsr.utils.device import resolve_device
-    from ddrsr.inspect.inspector import Inspector, describe
+    from ddrsr.inspection.inspector import Inspector, describe
     from ddrsr.loader import load
 
     device = resolve_device(args.device)
@@ -57,7 +57,7 @@ def cmd_inspect(args):
             result = inspector.inspect_file(path)
             if args.report:
                 from ddrsr.data.photo_io import read_image
-                from ddrsr.inspect.report import write_report
+                from ddrsr.inspection.report import write_report
 
                 name = os.path.splitext(os.path.basename(path))[0] + '_inspect.png'
                 result['report'] = write_report(os.path.join(args.report, name), read_image(path).rgb, result, model)

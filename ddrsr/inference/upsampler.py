@@ -224,7 +224,7 @@ class Upsampler:
         if value == AUTO_STRENGTH:
             if not self.use_ddr:
                 raise DDRSRError(f'strength auto needs a DDR model; {self.model_name!r} has no DDR embedding')
-            from ddrsr.inspect import Inspector
+            from ddrsr.inspection import Inspector
 
             self._advisor = Inspector(self.loaded.network)  # DDRSRError now if its regressors do not fit the encoder
             self._strength = value

@@ -12,7 +12,7 @@ import threading
 import gradio as gr
 
 from ddrsr.errors import DDRSRError
-from ddrsr.inspect.inspector import describe
+from ddrsr.inspection.inspector import describe
 from ddrsr.serve.engine import REPORT_COLUMNS, RESULT_AGE, JobCancelled, report_row
 
 logger = logging.getLogger('ddrsr.serve')

@@ -25,8 +25,8 @@ from ddrsr.inference.folder import output_name
 from ddrsr.data.photo_io import read_image
 from ddrsr.inference.tiling import axis_spans
 from ddrsr.inference.upsampler import Upsampler, check_strength
-from ddrsr.inspect.inspector import DEFAULT_REGRESSORS, Inspector
-from ddrsr.inspect.report import crop_results
+from ddrsr.inspection.inspector import DEFAULT_REGRESSORS, Inspector
+from ddrsr.inspection.report import crop_results
 from ddrsr.zoo import DEFAULT_MODEL
 
 #: LR pixels per side of the preview crop (x4: a 256 px preview, a fraction of a second on a CPU).

@@ -12,8 +12,8 @@ from tqdm import tqdm
 from ddrsr.data.degradations import NAMED_SPECS, DegradationSpec, degrade_with_spec
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor
 from ddrsr.errors import check_image_batch
-from ddrsr.inspect.jpeg_quality import jpeg_quality
-from ddrsr.inspect.noise import ESTIMATORS
+from ddrsr.inspection.jpeg_quality import jpeg_quality
+from ddrsr.inspection.noise import ESTIMATORS
 
 BLUR_LEVELS = (0.5, 1.0, 2.0, 3.0, 4.0)
 NOISE_LEVELS = (5.0, 10.0, 15.0, 20.0, 30.0)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ddrsr.utils.atomic_file import AtomicFile
 from ddrsr.data.patches import centre_crop
 from ddrsr.defaults import DEFAULT_EMBED_CROP
-from ddrsr.inspect.inspector import describe
+from ddrsr.inspection.inspector import describe
 
 CROP = 48      # LR pixels of the crop shown
 CONTEXT = 16   # LR pixels of context on each side while super-resolving the crop

@@ -2,10 +2,10 @@
 
 :class:`Inspector` combines three independent readings of one photo:
 
-1. the file's JPEG quantization tables (exact q, :mod:`ddrsr.inspect.jpeg_quality`),
-2. pixel-statistics noise estimators (:mod:`ddrsr.inspect.noise`),
+1. the file's JPEG quantization tables (exact q, :mod:`ddrsr.inspection.jpeg_quality`),
+2. pixel-statistics noise estimators (:mod:`ddrsr.inspection.noise`),
 3. small regressors on the DDR encoder's pooled features of the photo's 64 px tiles
-   (:mod:`ddrsr.inspect.regressors`): blur sigma, noise sigma, JPEG q, the nearest named spec with its
+   (:mod:`ddrsr.inspection.regressors`): blur sigma, noise sigma, JPEG q, the nearest named spec with its
    probability, and from those a recommended ``--strength``.
 """
 import os
@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ddrsr.errors import DDRSRError
-from ddrsr.inspect.jpeg_quality import jpeg_quality
-from ddrsr.inspect.noise import ESTIMATORS
-from ddrsr.inspect.regressors import DDRRegressors, encoder_fingerprint, photo_tiles, pooled_features
+from ddrsr.inspection.jpeg_quality import jpeg_quality
+from ddrsr.inspection.noise import ESTIMATORS
+from ddrsr.inspection.regressors import DDRRegressors, encoder_fingerprint, photo_tiles, pooled_features
 
 #: The pixel-statistics estimator reported as ``noise_sigma``: the one with the lower MAE on the degraded
 #: validation photos in docs/INSPECT.md (both are reported under ``noise_sigma_by_estimator``).
@@ -95,7 +95,7 @@ class Inspector:
 
     def measure(self, rgb, tables_quality=None):
         """Every estimate for one photo ``rgb`` ``(H, W, 3)`` float in [0, 1]; ``tables_quality`` is the file's
-        :class:`~ddrsr.inspect.jpeg_quality.JpegQuality` (None for an array that came from no file).
+        :class:`~ddrsr.inspection.jpeg_quality.JpegQuality` (None for an array that came from no file).
 
         Returns:
             dict: ``jpeg`` (from the tables), ``noise_sigma`` (+ ``noise_sigma_by_estimator``), ``ddr``
