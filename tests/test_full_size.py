@@ -204,3 +204,18 @@ def test_the_full_model_shares_the_lite_defaults_encoder_bit_for_bit():
 
     assert (encoder_fingerprint(load('rrdb_ddr_real_x4').network.encoder)
             == encoder_fingerprint(load('rrdb_ddr_real_x4_lite').network.encoder))
+
+
+def test_strength_auto_has_a_table_for_the_full_model_at_its_default_detail():
+    """The shipped regressors carry a strength table for these weights (at the default detail), so --strength auto
+    applies it instead of falling back to 1; another detail composes other weights and falls back, saying so."""
+    from ddrsr.inspection import DEFAULT_REGRESSORS, recommend_strength
+    from ddrsr.inspection.regressors import DDRRegressors
+
+    regressors = DDRRegressors.load(DEFAULT_REGRESSORS)
+    strength, basis = recommend_strength({'jpeg30': 1.0}, regressors, load('rrdb_ddr_real_x4').network)
+    table = regressors.heads['strength@rrdb_ddr_real_x4']
+    assert basis.startswith('confidence-weighted')
+    assert strength == dict(zip((str(s) for s in table['specs']), table['best']))['jpeg30']
+    _, basis = recommend_strength({'jpeg30': 1.0}, regressors, load('rrdb_ddr_real_x4', detail=0).network)
+    assert basis.startswith('default 1: no strength table')
