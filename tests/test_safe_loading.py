@@ -249,3 +249,19 @@ def test_param_key_g_exclude_must_be_a_list_of_prefixes():
     with pytest.raises(DDRSRError, match='param_key_g_exclude'):
         check_value_types({**base, 'path': {'param_key_g_exclude': 'style_mods'}}, 'x.yml')
     check_value_types({**base, 'path': {'param_key_g_exclude': ['style_mods']}}, 'x.yml')
+
+
+def test_numbered_checkpoints_is_the_one_rule(tmp_path):
+    """net_g_<N>.pth by number; net_g_latest, other networks and stray files are left out."""
+    from ddrsr.analysis.evolution import list_checkpoints
+    from ddrsr.weights.checkpoint import numbered_checkpoints
+
+    models = tmp_path / 'models'
+    models.mkdir()
+    for name in ('net_g_1000.pth', 'net_g_500.pth', 'net_g_latest.pth', 'net_d_500.pth', 'net_g_500.pth.tmp'):
+        (models / name).write_bytes(b'')
+    assert numbered_checkpoints(str(tmp_path)) == {500: str(models / 'net_g_500.pth'),
+                                                   1000: str(models / 'net_g_1000.pth')}
+    assert numbered_checkpoints(str(tmp_path), 'net_d') == {500: str(models / 'net_d_500.pth')}
+    assert list_checkpoints(str(tmp_path)) == [(500, str(models / 'net_g_500.pth')),
+                                               (1000, str(models / 'net_g_1000.pth'))]

@@ -28,7 +28,9 @@ def list_checkpoints(experiment=None, checkpoints=None):
         if not os.path.isdir(folder):
             raise DDRSRError(f'{experiment!r} is not a BasicSR experiment folder (no models/ inside); '
                              'pass experiments/NAME or --checkpoints FILES')
-        paths = [p for p in glob.glob(os.path.join(folder, 'net_g_*.pth')) if ITERATION.search(p)]
+        from ddrsr.weights.checkpoint import numbered_checkpoints
+
+        paths = [path for _, path in sorted(numbered_checkpoints(experiment).items())]
         if not paths:
             raise DDRSRError(f'no net_g_<iteration>.pth checkpoints in {folder!r}; has the run saved any yet?')
     else:

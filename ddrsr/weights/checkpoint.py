@@ -1,4 +1,6 @@
 """Reading BasicSR checkpoints safely (``weights_only=True``, never an unsafe unpickle), writing them atomically."""
+import os
+
 import torch
 
 from ddrsr.utils.atomic_file import AtomicFile
@@ -74,3 +76,23 @@ def load_into(network, path, hint, state=None):
         detail = (lines[1] if len(lines) > 1 else lines[0])[:200]
         raise DDRSRError(f'weights {path!r} do not match {type(network).__name__} ({detail}); {hint}') from None
     return network
+
+
+def numbered_checkpoints(experiment, network='net_g'):
+    """``{iteration: path}`` of a BasicSR experiment's ``models/<network>_<iteration>.pth`` files; {} if it has none.
+
+    ``<network>_latest.pth`` is left out: it duplicates the last numbered one. The one rule every tool that walks a
+    run's checkpoints uses (``ddrsr evolution``, the DDR reproduction, the release family).
+
+    >>> numbered_checkpoints('/nonexistent/experiment')
+    {}
+    """
+    models = os.path.join(experiment, 'models')
+    if not os.path.isdir(models):
+        return {}
+    prefix, found = network + '_', {}
+    for name in os.listdir(models):
+        stem = name[len(prefix):-len('.pth')] if name.startswith(prefix) and name.endswith('.pth') else ''
+        if stem.isdigit():
+            found[int(stem)] = os.path.join(models, name)
+    return found

@@ -146,15 +146,9 @@ def analysed_models(runs, gan_start):
 
 def numbered_checkpoints(experiment):
     """``{N: path}`` of the ``net_g_<N>.pth`` files in ``experiment``/models (relative to the root); {} if none."""
-    models = os.path.join(ROOT, experiment, 'models')
-    if not os.path.isdir(models):
-        return {}
-    found = {}
-    for name in os.listdir(models):
-        stem = name[len('net_g_'):-len('.pth')] if name.startswith('net_g_') and name.endswith('.pth') else ''
-        if stem.isdigit():
-            found[int(stem)] = os.path.join(models, name)
-    return found
+    from ddrsr.weights.checkpoint import numbered_checkpoints as find
+
+    return find(os.path.join(ROOT, experiment))
 
 
 def link_checkpoints(sources, folder):
