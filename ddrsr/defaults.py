@@ -6,8 +6,11 @@ from here too, so each has one definition.
 """
 import os
 
-#: Where the shipped weights (and the inspect regressors) are.
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
+#: Where the shipped weights (and the inspect regressors) are: ``$DDRSR_WEIGHTS`` when set, else the repository's
+#: ``weights/`` beside the package (an editable install, or a run from a clone). A wheel installed with ``pip install
+#: .`` does not carry the 40 MB of weights: point ``DDRSR_WEIGHTS`` at a copy of that folder.
+WEIGHTS_DIR = os.environ.get('DDRSR_WEIGHTS') or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'weights')
 
 #: ``ddrsr upscale`` / ``Upsampler``: the largest input in pixels. A guard against decompression bombs, not
 #: against memory (tiling bounds that).

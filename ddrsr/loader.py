@@ -188,8 +188,9 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         arch, scale = entry['arch'], entry['scale']
         path = weights or shipped_file(zoo_name)
         if not os.path.isfile(path):
-            raise DDRSRError(f'weights for model {zoo_name!r} not found at {path!r}; the shipped files live in '
-                             'weights/ (see weights/README.md for the command that trains them)')
+            raise DDRSRError(f'weights for model {zoo_name!r} not found at {path!r}; the shipped files live in the '
+                             "repository's weights/ folder: run from a clone (pip install -e .), or set DDRSR_WEIGHTS "
+                             'to a copy of that folder (weights/README.md has the command that trains each file)')
         if weights is None and os.path.dirname(os.path.abspath(path)) == os.path.abspath(WEIGHTS_DIR):
             from ddrsr.weights.manifest import verify_shipped
             verify_shipped(path, WEIGHTS_DIR)  # before unpickling anything: a corrupt file gets a clear message

@@ -91,3 +91,25 @@ def test_zoo_load_model_is_a_deprecated_alias_of_loader_load():
     expected = load('rrdb_clean_x4_lite').network.state_dict()
     assert network.scale == 4 and network.model_name == 'rrdb_clean_x4_lite'
     assert all(torch.equal(value, expected[key]) for key, value in network.state_dict().items())
+
+
+def test_ddrsr_weights_points_at_a_copy_of_the_weights(tmp_path):
+    """A wheel installed with pip install . has no weights/ beside it: DDRSR_WEIGHTS names the folder, and without
+    the files the error says so. (Checked by hand in a non-editable install run from another directory.)"""
+    import shutil
+    import subprocess
+    import sys
+
+    from ddrsr.zoo import WEIGHTS_DIR
+
+    copy = tmp_path / 'weights'
+    copy.mkdir()
+    for name in ('SHA256SUMS', os.path.basename(shipped_file(DEFAULT_MODEL))):
+        shutil.copy(os.path.join(WEIGHTS_DIR, name), copy / name)
+    script = 'from ddrsr.loader import load; print(load().weights)'
+    env = {**os.environ, 'DDRSR_WEIGHTS': str(copy)}
+    run = subprocess.run([sys.executable, '-c', script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.strip().startswith(str(copy)), run.stderr
+    env['DDRSR_WEIGHTS'] = str(tmp_path / 'empty')
+    run = subprocess.run([sys.executable, '-c', script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode != 0 and 'set DDRSR_WEIGHTS' in run.stderr
