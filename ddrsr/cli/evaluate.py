@@ -62,11 +62,11 @@ def _upscaler(loaded, device, precision, strength):
     from ddrsr.inference.torch_backend import resolve_precision
 
     strength = strength if loaded.use_ddr else 1.0
-    if strength == 1.0 and resolve_precision(precision, device, loaded.cpu_precision, loaded.supports_half) == 'fp32':
+    resolved = resolve_precision(precision, device, loaded.cpu_precision, loaded.supports_half)
+    if strength == 1.0 and resolved == 'fp32':
         return loaded.network
-    int8 = resolve_precision(precision, device, loaded.cpu_precision, loaded.supports_half) == 'int8'  # only onnxruntime runs int8
-    upsampler = Upsampler(model=loaded, device=device, backend='onnx' if int8 else 'torch', precision=precision,
-                          strength=strength)
+    backend = 'onnx' if resolved == 'int8' else 'torch'  # only onnxruntime runs int8
+    upsampler = Upsampler(model=loaded, device=device, backend=backend, precision=precision, strength=strength)
     return upsampler.enhance_tensor
 
 

@@ -4,6 +4,7 @@ import os
 import numpy as np
 import torch
 
+from ddrsr.data.photo_io import read_image
 from ddrsr.errors import DDRSRError
 
 #: The one list of image file extensions (lower case) that every folder listing uses.
@@ -49,8 +50,6 @@ def read_rgb(path):
     The photo reader of inference (:func:`ddrsr.data.photo_io.read_image`, EXIF orientation applied) without a
     pixel limit: training, evaluation and inference see the same pixels of the same file.
     """
-    from ddrsr.data.photo_io import read_image
-
     return read_image(path, max_pixels=None).rgb
 
 

@@ -16,7 +16,9 @@ import os
 
 import torch
 
+from ddrsr.errors import DDRSRError
 from ddrsr.utils.atomic_file import AtomicFile
+from ddrsr.weights.checkpoint import load_state_dict_file
 from ddrsr.weights.manifest import MANIFEST_NAME, sha256_file, write_manifest
 
 FORMAT_VERSION = '1'
@@ -46,7 +48,6 @@ def companion_paths(pth_path):
 
 def _read_pth(path):
     """The ``params_ema`` state dict of ``path`` as stored (dtype kept), read without an unsafe unpickle."""
-    from ddrsr.weights.checkpoint import load_state_dict_file
 
     checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     state = checkpoint.get('params_ema', checkpoint.get('params')) if isinstance(checkpoint, dict) else None
@@ -162,8 +163,6 @@ def ship_delta(checkpoint, output, name, options=None, iterations=None):
     card and ``SHA256SUMS`` beside ``output`` are rewritten. Returns ``{'file', 'sha256', 'bytes', 'parameters',
     'stored', 'card'}`` (``parameters``: the whole network's; ``stored``: the delta's).
     """
-    from ddrsr.errors import DDRSRError
-    from ddrsr.weights.checkpoint import load_state_dict_file
     from ddrsr.weights.delta import delta_state
     from ddrsr.weights.file_format import write_weights
     from ddrsr.zoo import MODELS, shipped_file
@@ -212,13 +211,9 @@ def ship_checkpoint(checkpoint, output, fp16=False, name=None, options=None, ite
 
     Optimizer state, raw ``params`` and discriminators are left behind; ``fp16`` halves floating tensors (loaders
     cast them back). When ``output`` is a zoo model's file (or ``name`` says which), its ``.safetensors`` and
-    ``.json`` model card are regenerated beside it (``ddrsr.weights.companions``; ``options``/``iterations`` record how
+    ``.json`` model card are regenerated beside it (:func:`write_companions`; ``options``/``iterations`` record how
     it was trained). Returns ``{'file', 'sha256', 'bytes', 'parameters', 'manifest', 'companions'}``.
     """
-    import torch
-
-    from ddrsr.errors import DDRSRError
-    from ddrsr.weights.checkpoint import load_state_dict_file
 
     if str(output).endswith('.safetensors'):
         from ddrsr.zoo import MODELS
