@@ -7,6 +7,7 @@ from ddrsr.weights.checkpoint import load_into, load_state_dict_file
 from ddrsr.errors import DDRSRError
 from .crash_safe import CrashSafeMixin
 from .ddr_chi_validation import DDRChiValidationMixin
+from .distillation import DistillationMixin
 from .fast_step import FastStepMixin
 from .on_device_degradation import OnDeviceDegradationMixin
 from .param_groups import ParamGroupsMixin
@@ -16,8 +17,8 @@ from .srgan_encoder_model import use_local_vgg_weights
 
 
 @MODEL_REGISTRY.register()
-class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastStepMixin, OnDeviceDegradationMixin,
-                 ParamGroupsMixin, ProcessGroupMixin, SRModel):  # ParamGroups freezes before the DDP wrap
+class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, DistillationMixin, FastStepMixin,
+                 OnDeviceDegradationMixin, ParamGroupsMixin, ProcessGroupMixin, SRModel):  # ParamGroups freezes before the DDP wrap
     """SRModel for blind SR with optional DDR guidance.
 
     * ``network_g`` is ``RRDBNetDDR`` (``use_ddr: true``, guided) or ``RRDBNetDDR`` with
@@ -26,6 +27,7 @@ class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, FastSt
       frozen encoder of ``net_g`` (and of ``net_g_ema``) after any ``pretrain_network_g``, so a plain
       RRDBNet checkpoint can initialise the rest.
     * ``degradation:`` configures the on-device random degradation.
+    * ``train.distill_opt`` adds a loss towards a teacher's output (``DistillPoolDataset`` batches).
     * ``train.frozen`` / ``train.lr_scale`` freeze or slow down parts of the generator (``param_groups``).
     """
 

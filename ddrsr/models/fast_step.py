@@ -135,6 +135,9 @@ class FastStepMixin:
                     if value is not None:
                         loss_dict[name] = value
                         l_total = l_total + value
+            for name, value in self.extra_losses(self.output).items():
+                loss_dict[name] = value
+                l_total = l_total + value
         if self._grad_scaler is not None:
             self._grad_scaler.scale(l_total).backward()
             self._grad_scaler.step(self.optimizer_g)
@@ -145,6 +148,10 @@ class FastStepMixin:
         self.log_dict = self.reduce_loss_dict(loss_dict)
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
+
+    def extra_losses(self, output):
+        """``{name: loss}`` added to the pixel and perceptual ones; other mixins (distillation) extend it."""
+        return {}
 
     def model_ema(self, decay=0.999):
         """BasicSR's EMA of the generator in two foreach calls, over the parameters that train only.

@@ -12,15 +12,18 @@ from ddrsr.utils.option_file import load_yaml
 from ddrsr.training.option_values import check_constructor_values, check_dataset_paths, check_value_types
 
 TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'network_g', 'network_d', 'path',
-            'train', 'val', 'logger', 'dist_params', 'degradation', 'find_unused_parameters', 'is_train', 'dist')
+            'train', 'val', 'logger', 'dist_params', 'degradation', 'find_unused_parameters', 'is_train', 'dist',
+            'distill_pool')  # read by scripts/make_distill_pool.py, not by BasicSR
+DISTILL_POOL_KEYS = ('source', 'teacher', 'detail', 'num_samples', 'batch_size', 'seed', 'teacher_precision')
 PATH_KEYS = ('pretrain_network_g', 'pretrain_network_d', 'strict_load_g', 'strict_load_d', 'param_key_g', 'param_key_d',
              'resume_state', 'pretrain_network_encoder', 'param_key_g_exclude', 'experiments_root', 'models', 'training_states', 'log',
              'visualization', 'results_root')
 TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
               'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'gan_start_iter',
               'amp', 'channels_last', 'compile',  # ddrsr's FastStepMixin
-              'frozen', 'lr_scale')  # ddrsr's ParamGroupsMixin
-LOSS_SECTIONS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'ldl_opt')
+              'frozen', 'lr_scale',  # ddrsr's ParamGroupsMixin
+              'distill_opt')  # ddrsr's DistillationMixin
+LOSS_SECTIONS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'ldl_opt', 'distill_opt')
 VAL_KEYS = ('val_freq', 'save_img', 'metrics', 'pbar', 'suffix', 'ddr_chi')  # ddr_chi: ddrsr's CHI hook
 LOGGER_KEYS = ('print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb')
 # Keys BasicSR's dataloader builder and train loop read from every dataset block.
@@ -107,6 +110,8 @@ def check_options(opt, source='<options>'):
         if (opt.get('train') or {}).get(loss):
             extra = ('vgg_weights', ) if loss == 'perceptual_opt' else ()
             _check_registered(opt['train'][loss], LOSS_REGISTRY, f'train.{loss}', source, extra)
+    if opt.get('distill_pool') is not None:
+        _check_keys(opt['distill_pool'], DISTILL_POOL_KEYS, 'distill_pool', source)
     if opt.get('degradation') is not None:
         from ddrsr.data.random_degradation import RandomDegradation
         try:
