@@ -237,7 +237,7 @@ def _inference(r, settings):
               'matmul is MKL sgemm, the convolutions are oneDNN kernels that may use wider vector units.',
               f'Outputs count as correct within {1 / 1020:.1e} (a quarter of an 8-bit level) of eager NCHW.']
     if not settings['compile']:
-        lines += ['', 'torch.compile: not measured (`--no-compile`).']
+        lines += ['', 'torch.compile: not measured (`--no_compile`).']
     return lines
 
 

@@ -1,9 +1,9 @@
 """The whole benchmark run as a Python API: every section, the targets and ``docs/BENCHMARKS.md``.
 
     python scripts/benchmark.py --threads 2                 # full run (about 15 min on 2 idle cores)
-    python scripts/benchmark.py --quick --out /tmp/B.md     # tiny sizes, seconds: checks that it runs
+    python scripts/benchmark.py --quick --output /tmp/B.md     # tiny sizes, seconds: checks that it runs
 
->>> results = run_benchmarks(quick=True, threads=1, sections=['synthesis'], out='/tmp/B.md')  # doctest: +SKIP
+>>> results = run_benchmarks(quick=True, threads=1, sections=['synthesis'], output='/tmp/B.md')  # doctest: +SKIP
 >>> results['synthesis']['speedup']  # doctest: +SKIP
 
 Sections (``sections``, default all): ``inference`` (torch eager / onnxruntime / torch.compile, GFLOP/s
@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SECTIONS = ('inference', 'synthesis', 'tiling', 'training', 'train_step', 'analysis')
 #: Sections run only when asked for (``--sections precision``): they evaluate every model in every precision on
-#: the validation photos, and write their own doc (``--out docs/BENCHMARKS_PRECISION.md``).
+#: the validation photos, and write their own doc (``--output docs/BENCHMARKS_PRECISION.md``).
 EXTRA_SECTIONS = ('precision',)
 
 
@@ -54,7 +54,7 @@ def build_parser(description=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--quick', action='store_true',
                         help='tiny models/sizes, one run per figure, for the test suite (figures are not benchmarks)')
-    parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'BENCHMARKS.md'), help='Markdown to write')
+    parser.add_argument('-o', '--output', default=os.path.join(ROOT, 'docs', 'BENCHMARKS.md'), help='Markdown to write')
     parser.add_argument('--json', help='also write the results as JSON here')
     parser.add_argument('--sections', nargs='+', choices=SECTIONS + EXTRA_SECTIONS, default=list(SECTIONS),
                         help='default: all but precision (model x backend x precision: speed, PSNR loss, RSS)')
@@ -66,38 +66,38 @@ def build_parser(description=None):
     parser.add_argument('-n', '--model', help='zoo model for inference and tiling (default: the shipped default)')
     parser.add_argument('--weights', help='checkpoint for that architecture instead of the shipped file')
     parser.add_argument('--size', type=int, default=256, help='inference input side (default: 256 -> 1024)')
-    parser.add_argument('--matmul-size', type=int, default=2048)
-    parser.add_argument('--no-compile', dest='compile', action='store_false', help='skip torch.compile')
-    parser.add_argument('--synthesis-options', default=_default_synthesis_options(),
+    parser.add_argument('--matmul_size', type=int, default=2048)
+    parser.add_argument('--no_compile', dest='compile', action='store_false', help='skip torch.compile')
+    parser.add_argument('--synthesis_options', default=_default_synthesis_options(),
                         help='option file whose degradation block is benchmarked (default: the real-photo lite file)')
-    parser.add_argument('--synthesis-size', type=int, default=256)
-    parser.add_argument('--synthesis-batch', type=int, default=32)
-    parser.add_argument('--tile-input', type=_size, default=(480, 640), help='WxH photo for tiling (default 640x480)')
+    parser.add_argument('--synthesis_size', type=int, default=256)
+    parser.add_argument('--synthesis_batch', type=int, default=32)
+    parser.add_argument('--tile_input', type=_size, default=(480, 640), help='WxH photo for tiling (default 640x480)')
     parser.add_argument('--tiles', type=int, nargs='+', default=[0, 128, 256, 512], help='0 = no tiling')
-    parser.add_argument('--tile-pad', type=int, help='tile padding (default: the Upsampler default)')
-    parser.add_argument('--big-input', type=_size, default=(1080, 1920),
+    parser.add_argument('--tile_pad', type=int, help='tile padding (default: the Upsampler default)')
+    parser.add_argument('--big_input', type=_size, default=(1080, 1920),
                         help='WxH of the peak-RSS check (default 1920x1080: 8K output at x4)')
-    parser.add_argument('--big-tile', type=int, default=256)
-    parser.add_argument('--train-options', nargs='+', help='option files (default: options/*_lite.yml)')
+    parser.add_argument('--big_tile', type=int, default=256)
+    parser.add_argument('--train_options', nargs='+', help='option files (default: options/*_lite.yml)')
     parser.add_argument('--device', default='cpu', choices=('cpu', 'cuda'),
                         help='device of the train_step section (default: cpu)')
-    parser.add_argument('--analysis-hr', default=os.path.join(ROOT, 'datasets', 'debian_photos', 'hr'))
-    parser.add_argument('--analysis-meta', default=os.path.join(ROOT, 'scripts', 'debian_photos_val.txt'),
-                        help='meta-info file of --analysis-hr images to use ("" for all)')
-    parser.add_argument('--analysis-model', default='srgan_encoder_x4_lite')
-    parser.add_argument('--analysis-layer', default='body.7')
-    parser.add_argument('--analysis-weights', help='checkpoint for --analysis-model instead of the shipped file')
-    parser.add_argument('--analysis-patches', type=int, default=100,
+    parser.add_argument('--analysis_hr', default=os.path.join(ROOT, 'datasets', 'debian_photos', 'hr'))
+    parser.add_argument('--analysis_meta', default=os.path.join(ROOT, 'scripts', 'debian_photos_val.txt'),
+                        help='meta-info file of --analysis_hr images to use ("" for all)')
+    parser.add_argument('--analysis_model', default='srgan_encoder_x4_lite')
+    parser.add_argument('--analysis_layer', default='body.7')
+    parser.add_argument('--analysis_weights', help='checkpoint for --analysis_model instead of the shipped file')
+    parser.add_argument('--analysis_patches', type=int, default=100,
                         help='patches per set (default: 100, x 3 specs = 300 patches, as `ddrsr analyze` does)')
-    parser.add_argument('--analysis-runs', type=int, default=5)
-    parser.add_argument('--analysis-patch', type=int, default=32)
+    parser.add_argument('--analysis_runs', type=int, default=5)
+    parser.add_argument('--analysis_patch', type=int, default=32)
     from ddrsr.zoo import DEFAULT_MODEL
-    parser.add_argument('--precision-models', nargs='+', default=[DEFAULT_MODEL, 'rrdb_ddr_real_x4'],
+    parser.add_argument('--precision_models', nargs='+', default=[DEFAULT_MODEL, 'rrdb_ddr_real_x4'],
                         help='models of the precision section (NAME@DETAIL for a detail knob)')
-    parser.add_argument('--precision-size', type=int, default=96, help='side of its timed LR photo (default: 96)')
-    parser.add_argument('--precision-crop', type=int, default=192,
-                        help='HR crop of its quality columns, on the --analysis-hr validation photos (default: 192)')
-    parser.add_argument('--precision-memory-models', nargs='*', default=[DEFAULT_MODEL],
+    parser.add_argument('--precision_size', type=int, default=96, help='side of its timed LR photo (default: 96)')
+    parser.add_argument('--precision_crop', type=int, default=192,
+                        help='HR crop of its quality columns, on the --analysis_hr validation photos (default: 192)')
+    parser.add_argument('--precision_memory_models', nargs='*', default=[DEFAULT_MODEL],
                         help='models whose 8K tiled check runs in every precision (default: the lite default; a '
                         'full-size model takes ~15 min per photo on 2 cores)')
     return parser
@@ -254,7 +254,7 @@ def _run(args, scratch):
     if 'synthesis' in args.sections:
         from benchmarks.synthesis_bench import bench_synthesis
         if not args.synthesis_options:
-            raise DDRSRError('no option file with a degradation block found; pass --synthesis-options FILE')
+            raise DDRSRError('no option file with a degradation block found; pass --synthesis_options FILE')
         results['synthesis'] = section('synthesis', lambda: bench_synthesis(
             args.synthesis_options, args.synthesis_size, args.synthesis_batch, repeats=args.repeats,
             warmup=args.warmup, compile=args.compile))
@@ -283,7 +283,7 @@ def _run(args, scratch):
     if 'analysis' in args.sections:
         from benchmarks.analysis_bench import bench_analyze
         if not os.path.isdir(args.analysis_hr):
-            raise DDRSRError(f'--analysis-hr {args.analysis_hr!r} is not a folder; fetch the photos with '
+            raise DDRSRError(f'--analysis_hr {args.analysis_hr!r} is not a folder; fetch the photos with '
                              'scripts/fetch_photos.py or pass another HR folder')
         results['analysis'] = section('analysis', lambda: bench_analyze(
             args.analysis_hr, args.analysis_model, args.analysis_layer, patches=args.analysis_patches,
@@ -304,8 +304,8 @@ def _run(args, scratch):
     results['load_average_end'] = round(os.getloadavg()[0], 2)
     results['targets'] = report.targets(results)
     results['optimisations'] = report.optimisations(results)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w') as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, 'w') as f:
         f.write(report.markdown(results))
     if args.json:
         with open(args.json, 'w') as f:

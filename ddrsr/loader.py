@@ -180,7 +180,7 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         if not os.path.isfile(weights):
             raise DDRSRError(f'checkpoint {weights!r} not found')
         path = weights
-        network = load_into(build_generator(arch), path, hint or 'pass the matching --opt or --arch-from-model')
+        network = load_into(build_generator(arch), path, hint or 'pass the matching --opt or --arch_from_model')
         name = name or os.path.splitext(os.path.basename(weights))[0]
     else:
         zoo_name = model or DEFAULT_MODEL

@@ -1,4 +1,4 @@
-"""The quality report behind ``ddrsr evaluate --markdown/--visual``: a Markdown table and a side-by-side PNG.
+"""The quality report behind ``ddrsr evaluate --output/--visual``: a Markdown table and a side-by-side PNG.
 
 The table reads the dict that :func:`ddrsr.evaluation.evaluate` returns per row; the targets are the
 release targets of the shipped models (gains over bicubic for the default model, and DDR guidance

@@ -17,6 +17,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.analysis.reproduction import release  # noqa: E402
 from ddrsr.analysis.reproduction.commands import add_report_arguments  # noqa: E402
 from ddrsr.analysis.reproduction.sections import ReportPaths  # noqa: E402
@@ -26,7 +27,7 @@ from ddrsr.analysis.reproduction.stages import Cache  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_report_arguments(parser, release.STAGES, work='results/analyze_release', doc='docs/ANALYSIS_RELEASE.md')
-    return parser.parse_args(argv)
+    return add_hidden_aliases(parser).parse_args(argv)
 
 
 def main(argv=None):
@@ -35,7 +36,7 @@ def main(argv=None):
     cache = Cache(args.work, args.redo)
     release.run_stages(args.stages, cache)
     if 'report' in args.stages:
-        paths = ReportPaths(args.work, args.doc, args.figures)
+        paths = ReportPaths(args.work, args.output, args.figures)
         print(json.dumps({'doc': release.write_report(paths, cache, sys.argv[1:] if argv is None else argv)}))
 
 

@@ -24,6 +24,7 @@ sys.path.insert(0, ROOT)
 import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.analysis.clean_embedding import write_clean_embedding  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL  # noqa: E402
@@ -42,7 +43,7 @@ def main(argv=None):
     parser.add_argument('--patches', type=int, default=512, help='number of training crops used (default: 512)')
     parser.add_argument('--hr_size', type=int, default=256, help='HR crop size; LR is hr_size/scale (default: 256)')
     parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     meta_info = args.meta_info if args.hr == TRAIN_HR or args.meta_info != TRAIN_META else None
     try:
         summary = write_clean_embedding(args.model, args.output, args.hr, meta_info, args.patches, args.hr_size,

@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.analysis.strength import STRENGTHS, measure, spec_pairs, targets  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.results_report import draw_image_row  # noqa: E402
@@ -112,7 +113,7 @@ def markdown(args, table, noise, base, bicubic, figure, command):
               + ', '.join(f'{spec} {value:.2f}' for spec, value in base.items()) + ' dB.', '',
               '## Crops', '', f'Validation photo {args.image_index}, each row one spec; columns: the input (bicubic), '
               'strengths 0, 0.5, 1 and 1.5, and the ground truth.', '',
-              f'![crops at strengths 0, 0.5, 1, 1.5]({os.path.relpath(figure, os.path.dirname(os.path.abspath(args.out)))})',
+              f'![crops at strengths 0, 0.5, 1, 1.5]({os.path.relpath(figure, os.path.dirname(os.path.abspath(args.output)))})',
               '', '## Use', '', '```bash', 'python inference.py -i photo.jpg --strength 0.5      # keep more grain',
               'ddrsr inspect photo.jpg                                # recommends a strength', '```', '',
               'From Python: `Upsampler(strength=0.5)`, or set `upsampler.strength` between photos. The ONNX backend '
@@ -132,9 +133,9 @@ def main(argv=None):
     parser.add_argument('--specs', nargs='+', default=list(NAMED_SPECS))
     parser.add_argument('--crop_size', type=int, default=192)
     parser.add_argument('--image_index', type=int, default=0, help='validation photo shown in the figure')
-    parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'CONTROL.md'))
+    parser.add_argument('-o', '--output', default=os.path.join(ROOT, 'docs', 'CONTROL.md'))
     parser.add_argument('--figure', default=os.path.join(ROOT, 'docs', 'control', 'strength_crops.png'))
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     command = 'python scripts/control_report.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
     torch.set_grad_enabled(False)
     model = load(args.model, weights=args.weights).network
@@ -147,10 +148,10 @@ def main(argv=None):
     args.count = len(pairs['clean'])
     table, noise, base, bicubic = measure(model, baseline, pairs)
     figure = crops_figure(model, pairs, args.figure, args.image_index)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w', encoding='utf-8') as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, 'w', encoding='utf-8') as f:
         f.write(markdown(args, table, noise, base, bicubic, figure, command.strip()))
-    print(f'control_report: wrote {args.out} and {args.figure}', file=sys.stderr)
+    print(f'control_report: wrote {args.output} and {args.figure}', file=sys.stderr)
 
 
 if __name__ == '__main__':

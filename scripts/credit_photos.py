@@ -68,7 +68,9 @@ def main():
     parser.add_argument('-d', '--data', default='datasets/debian_photos')
     parser.add_argument('-o', '--output', default='docs/DATA.md')
     parser.add_argument('--val', default='scripts/debian_photos_val.txt')
-    args = parser.parse_args()
+    from ddrsr.utils.cli_flags import add_hidden_aliases
+
+    args = add_hidden_aliases(parser).parse_args()
     manifest = json.load(open(os.path.join(args.data, 'manifest.json')))
     val = {line.strip() for line in open(args.val) if line.strip()}
     rows = []

@@ -2,7 +2,7 @@
 """The DDR ablation: RRDB (b+n) against RRDB-DDR (b+n), paired by seed, and docs/ABLATION.md.
 
     python scripts/ddr_ablation.py                       # 2 seeds x 2 arms x 1000 iterations, then the report
-    python scripts/ddr_ablation.py --skip-training       # only evaluate the runs and write the report
+    python scripts/ddr_ablation.py --skip_training       # only evaluate the runs and write the report
 
 Both arms start from the shipped RRDB (clean), train on the same blur + noise pipeline (their option files
 differ only in DDR guidance) for the same iterations, with the same seed per pair. The DDR arm is guided by
@@ -21,6 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.analysis.ablation import DEGRADED_SPECS, ablation_verdict, logged_schedule, mean_psnr  # noqa: E402
 from ddrsr.analysis.reproduction.commands import run_cli  # noqa: E402
 
@@ -42,10 +43,10 @@ def parse_args(argv=None):
     parser.add_argument('--meta_info', default='scripts/debian_photos_val.txt')
     parser.add_argument('--crop_size', type=int, default=480)
     parser.add_argument('--margin', type=float, default=0.2, help='required DDR gain per seed (dB)')
-    parser.add_argument('--skip-training', action='store_true', help='evaluate existing runs only')
-    parser.add_argument('--doc', default='docs/ABLATION.md')
+    parser.add_argument('--skip_training', action='store_true', help='evaluate existing runs only')
+    parser.add_argument('-o', '--output', default='docs/ABLATION.md')
     parser.add_argument('--device', default='auto')
-    return parser.parse_args(argv)
+    return add_hidden_aliases(parser).parse_args(argv)
 
 
 def run_name(args, arm, seed):
@@ -70,7 +71,7 @@ def train(args, arm, seed):
     if os.path.isfile(checkpoint(args, arm, seed)):
         return
     if os.path.abspath(args.experiments) != os.path.join(ROOT, 'experiments'):
-        sys.exit('ddr_ablation: training writes to experiments/ (BasicSR); --experiments is for --skip-training')
+        sys.exit('ddr_ablation: training writes to experiments/ (BasicSR); --experiments is for --skip_training')
     command = ['ddrsr', 'train', '-opt', ARMS[arm][0], '--auto_resume', '--force_yml', *train_overrides(args, arm, seed)]
     print('$ ' + shlex.join(command), file=sys.stderr, flush=True)
     subprocess.run([sys.executable, '-m', 'ddrsr.cli', *command[1:]], cwd=ROOT, check=True)
@@ -125,7 +126,7 @@ def main(argv=None):
         for arm in ARMS:
             path = checkpoint(args, arm, seed)
             if not os.path.isfile(path):
-                sys.exit(f'ddr_ablation: {path} is missing; run without --skip-training')
+                sys.exit(f'ddr_ablation: {path} is missing; run without --skip_training')
             tokens[arm, seed] = f'{ARMS[arm][1]}={os.path.abspath(path)}'
     models = [flag for token in tokens.values() for flag in ('-n', token)]
     report, _ = run_cli(['evaluate', *models, '--hr', args.hr, '--meta_info', args.meta_info, '--specs', *SPECS,
@@ -133,10 +134,10 @@ def main(argv=None):
     results = {arm: {seed: report['results'][tokens[arm, seed]] for seed in args.seeds} for arm in ARMS}
     verdict = ablation_verdict(results['plain'], results['ddr'], margin=args.margin)
     command = 'python scripts/ddr_ablation.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
-    os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
-    with open(args.doc, 'w', encoding='utf-8') as handle:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, 'w', encoding='utf-8') as handle:
         handle.write(markdown(args, results, verdict, command.strip()))
-    print(json.dumps({'gains': verdict.gains, 'passed': verdict.passed, 'doc': args.doc}))
+    print(json.dumps({'gains': verdict.gains, 'passed': verdict.passed, 'doc': args.output}))
     return 0
 
 

@@ -6,7 +6,7 @@
 
 Each point is ``ddrsr.loader.load(model, detail=D, detail_style=STYLE)`` scored by ``ddrsr.evaluation.evaluate`` on
 the validation crops, beside bicubic and the ``--anchors``. Prints JSON: the rows and ``default_detail``, the lowest
-fade detail whose jpeg30 output is deblocked (``ddrsr.results_report.default_detail``); ``--markdown`` writes the
+fade detail whose jpeg30 output is deblocked (``ddrsr.results_report.default_detail``); ``--output`` writes the
 table (``sweep_markdown``).
 """
 import argparse
@@ -16,6 +16,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.evaluation import bicubic_upscaler, evaluate  # noqa: E402
 from ddrsr.loader import load  # noqa: E402
@@ -35,8 +36,8 @@ def main(argv=None):
     parser.add_argument('--hr', default=os.path.join(ROOT, 'datasets', 'debian_photos', 'hr'))
     parser.add_argument('--meta_info', default=os.path.join(ROOT, 'scripts', 'debian_photos_val.txt'))
     parser.add_argument('--crop_size', type=int, default=192)
-    parser.add_argument('--markdown', help='write the table here')
-    args = parser.parse_args(argv)
+    parser.add_argument('-o', '--output', help='write the table here')
+    args = add_hidden_aliases(parser).parse_args(argv)
     rows, fade = {}, {}
     try:
         def score(upscale):
@@ -55,8 +56,8 @@ def main(argv=None):
     except DDRSRError as error:
         print(f'detail_sweep: error: {error}', file=sys.stderr)
         return 2
-    if args.markdown:
-        with AtomicFile(args.markdown) as f:
+    if args.output:
+        with AtomicFile(args.output) as f:
             f.write(sweep_markdown(rows, SPECS).encode('utf-8'))
     print(json.dumps({'crop_size': args.crop_size, 'weights': args.weights, 'default_detail': default_detail(fade),
                       'rows': rows}, indent=1))

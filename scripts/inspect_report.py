@@ -33,6 +33,7 @@ sys.path.insert(0, ROOT)
 import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.inspection import ESTIMATORS, NOISE_ESTIMATOR, Inspector  # noqa: E402
 from ddrsr.inspection.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, NOISE_LEVELS, mae, meets,  # noqa: E402
@@ -171,8 +172,8 @@ def main(argv=None):
     parser.add_argument('--debs', nargs='+', default=list(DEBS), help='Debian packages whose training JPEGs are read '
                         f'(default: {" ".join(DEBS)}; "none" to skip)')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'INSPECT.md'))
-    args = parser.parse_args(argv)
+    parser.add_argument('-o', '--output', default=os.path.join(ROOT, 'docs', 'INSPECT.md'))
+    args = add_hidden_aliases(parser).parse_args(argv)
     command = ('python scripts/inspect_report.py ' + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     torch.set_grad_enabled(False)
     inspector = Inspector(load(args.model, weights=args.weights).network, args.regressors)
@@ -194,10 +195,10 @@ def main(argv=None):
     else:
         note += ' (the Debian JPEGs were skipped: `--debs none`).'
     real = [inspector.inspect_file(path) for path in real_paths]
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, 'w', encoding='utf-8') as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, 'w', encoding='utf-8') as f:
         f.write(markdown(args, rows, confusion, tables, real, note, command))
-    print(f'inspect_report: wrote {args.out}', file=sys.stderr)
+    print(f'inspect_report: wrote {args.output}', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.testing.bad_inputs import make_bad_inputs, make_fuzz_corpus  # noqa: E402
 
 
@@ -33,7 +34,7 @@ def main(argv=None):
                         help='where to write the corpus (default: tests/data/bad)')
     parser.add_argument('--fuzz', type=int, default=0, metavar='N', help='write N mutated images instead')
     parser.add_argument('--seed', type=int, default=0, help='seed of the fuzz corpus (default: 0)')
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     cases = make_fuzz_corpus(args.folder, args.fuzz, args.seed) if args.fuzz else make_bad_inputs(args.folder)
     print(json.dumps({'folder': args.folder, 'cases': cases}, ensure_ascii=False, indent=1))
 

@@ -12,6 +12,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.cli._common import script_main  # noqa: E402
 from ddrsr.inference import Upsampler  # noqa: E402
 from ddrsr.results_report import save_before_after  # noqa: E402
@@ -27,7 +28,7 @@ def main(argv=None):
     parser.add_argument('--box', type=int, nargs=3, metavar=('LEFT', 'TOP', 'SIZE'),
                         help='crop in input pixels (default: 80 70 64, the seed head against the dark background '
                         'in the default photo; the centre 64 px square in any other)')
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     if args.box is None and os.path.samefile(args.input, parser.get_default('input')):
         args.box = (80, 70, 64)
     models = args.model or ['rrdb_ddr_real_x4_lite', 'rrdb_ddr_real_x4']

@@ -14,6 +14,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.cli._common import script_main  # noqa: E402
 from ddrsr.inference.quantize import CALIBRATION_FILE, make_calibration  # noqa: E402
 
@@ -29,7 +30,7 @@ def main(argv=None):
     parser.add_argument('--count', type=int, default=32)
     parser.add_argument('--lr_size', type=int, default=64)
     parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     print(make_calibration(args.hr, args.meta_info, args.opt, args.output, args.count, args.lr_size, seed=args.seed))
     return 0
 

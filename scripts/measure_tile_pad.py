@@ -15,6 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.inference import Upsampler, read_image  # noqa: E402
 from ddrsr.zoo import DEFAULT_MODEL  # noqa: E402
@@ -24,20 +25,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      epilog='example: python scripts/measure_tile_pad.py -i photo.png -t 64')
     parser.add_argument('-i', '--input', required=True, help='a photo (kept small: the whole image runs at once)')
-    parser.add_argument('-n', '--model_name', default=DEFAULT_MODEL)
-    parser.add_argument('--model_path', default=None)
+    parser.add_argument('-n', '--model', default=DEFAULT_MODEL)
+    parser.add_argument('--weights', default=None)
     parser.add_argument('-t', '--tile', type=int, default=64)
     parser.add_argument('--pads', type=int, nargs='+', default=[0, 4, 8, 12, 16, 24, 32])
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     try:
         rgb = read_image(args.input).rgb
-        upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, half=False)
+        upsampler = Upsampler(args.model, weights=args.weights, device=args.device, half=False)
     except DDRSRError as error:
         print(f'ddrsr: error: {error}', file=sys.stderr)
         return 2
     whole = upsampler.enhance(rgb)
-    report = {'model': args.model_name, 'tile': args.tile, 'size': list(rgb.shape[:2]), 'pads': {}}
+    report = {'model': args.model, 'tile': args.tile, 'size': list(rgb.shape[:2]), 'pads': {}}
     for pad in args.pads:
         upsampler.tile, upsampler.tile_pad = args.tile, pad
         diff = np.abs(upsampler.enhance(rgb) - whole)

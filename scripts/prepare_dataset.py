@@ -14,6 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.data.prepare import prepare, read_exclusions  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
 
@@ -28,7 +29,7 @@ def main():
                         help='minimum mean 7x7 local std of luminance (0-255) for a crop to be kept')
     parser.add_argument('--exclude', help='text file of photo names to leave out (e.g. the validation split)')
     parser.add_argument('--meta_info', help='meta-info file to write (default: beside the output folder)')
-    args = parser.parse_args()
+    args = add_hidden_aliases(parser).parse_args()
     try:
         kept, skipped, meta = prepare(args.input, args.output, args.crop_size, args.step, args.min_detail,
                                       read_exclusions(args.exclude), args.meta_info)

@@ -30,7 +30,9 @@ def main(argv=None):
     parser.add_argument('--skip_regressors', action='store_true', help='keep the existing regressor file')
     parser.add_argument('--strength_only', action='store_true', help='keep the regressor heads (they depend only on '
                         'the frozen encoder) and recompute only the strength table of this model (a few minutes)')
-    args = parser.parse_args(argv)
+    from ddrsr.utils.cli_flags import add_hidden_aliases
+
+    args = add_hidden_aliases(parser).parse_args(argv)
     common = (['-n', args.model] if args.model else []) + (['--weights', args.weights] if args.weights else [])
     fit = ['scripts/train_inspect_regressors.py', *common] + (['--strength_only'] if args.strength_only else [])
     steps = [] if args.skip_regressors else [fit]

@@ -32,6 +32,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.analysis.reproduction import report, runs, stages  # noqa: E402
 from ddrsr.analysis.reproduction.commands import add_report_arguments  # noqa: E402
 from ddrsr.analysis.reproduction.sections import ReportPaths  # noqa: E402
@@ -41,7 +42,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_report_arguments(parser, stages.STAGES, work='results/reproduce_ddr', doc='docs/ANALYSIS.md')
     parser.add_argument('--only', nargs='+', help='train only these runs: gr nogr gr_more nogr_more')
-    return parser.parse_args(argv)
+    return add_hidden_aliases(parser).parse_args(argv)
 
 
 def main(argv=None):
@@ -51,7 +52,7 @@ def main(argv=None):
     cache = stages.Cache(args.work, args.redo)
     stages.run_stages(args.stages, cache, training, gan_start, only=args.only)
     if 'report' in args.stages:
-        paths = ReportPaths(args.work, args.doc, args.figures)
+        paths = ReportPaths(args.work, args.output, args.figures)
         print(json.dumps({'doc': report.write_report(paths, cache, training, gan_start, sys.argv[1:])}))
 
 

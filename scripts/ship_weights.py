@@ -24,6 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.weights.companions import ship_all_companions, ship_checkpoint  # noqa: E402
 from ddrsr.weights.manifest import MANIFEST_NAME  # noqa: E402
 
@@ -43,7 +44,7 @@ def main(argv=None):
     parser.add_argument('--manifest_only', action='store_true',
                         help=f'only regenerate the zoo files\' companions and {MANIFEST_NAME}')
     parser.add_argument('--weights_dir', default=WEIGHTS_DIR, help='folder of --manifest_only (default: weights/)')
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     if args.manifest_only:
         manifest = ship_all_companions(args.weights_dir)
         print(json.dumps({'manifest': os.path.join(args.weights_dir, MANIFEST_NAME), 'files': manifest}, indent=1))

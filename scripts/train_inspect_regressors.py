@@ -35,6 +35,7 @@ sys.path.insert(0, ROOT)
 import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
+from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS, DegradationParams, degrade, degrade_with_spec  # noqa: E402
 from ddrsr.data.image_io import list_images, read_rgb, to_tensor  # noqa: E402
 from ddrsr.errors import DDRSRError  # noqa: E402
@@ -193,7 +194,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--strength_only', action='store_true', help='keep the heads already in --output (they '
                         'depend only on the frozen encoder) and recompute only the strength table for this model')
-    args = parser.parse_args(argv)
+    args = add_hidden_aliases(parser).parse_args(argv)
     started = time.time()
     torch.manual_seed(args.seed)
     try:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Train the whole release family in one budgeted, resumable command.
 
-    python scripts/train_release.py --budget 540 --device cuda --out release_run
-    python scripts/train_release.py --budget 540 --out release_run --ship      # same command after a kill: continues
+    python scripts/train_release.py --budget 540 --device cuda --output release_run
+    python scripts/train_release.py --budget 540 --output release_run --ship      # same command after a kill: continues
     python scripts/train_release.py --pack release_bundle                      # bundle for a GPU machine (<= 40 MiB)
 
 It calibrates it/s of each stage on the device (alone, and two side by side), sizes total_iter, LR
@@ -46,7 +46,7 @@ def main(argv=None):
     parser.add_argument('--budget', type=float, help='wall-clock seconds for everything: calibration, training, '
                         'export and evaluation')
     parser.add_argument('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    parser.add_argument('--out', default='experiments/release', help='output folder (default: experiments/release); '
+    parser.add_argument('-o', '--output', default='experiments/release', help='output folder (default: experiments/release); '
                         'rerunning on it continues the run')
     parser.add_argument('--ship', action='store_true', help='replace files in weights/ by new models that beat them')
     parser.add_argument('--pack', metavar='DIR', help='write a self-contained bundle to DIR and exit')
@@ -64,7 +64,9 @@ def main(argv=None):
     parser.add_argument('--weights_dir', help=argparse.SUPPRESS)
     parser.add_argument('--max_iterations', type=int, help=argparse.SUPPRESS)  # per stage; keeps test runs short
     parser.add_argument('--calibration_seconds', type=float, help=argparse.SUPPRESS)  # per timed window
-    args = parser.parse_args(argv)
+    from ddrsr.utils.cli_flags import add_hidden_aliases  # torch-free: fine before the fork server starts
+
+    args = add_hidden_aliases(parser).parse_args(argv)
     os.environ['DDRSR_START_METHOD'] = args.start_method
     if not args.pack and args.start_method == 'forkserver':
         start_fork_server()
@@ -82,7 +84,7 @@ def main(argv=None):
             from ddrsr.release.stages import TEMPLATES_DIR
             from ddrsr.zoo import WEIGHTS_DIR
             command = 'python scripts/train_release.py ' + ' '.join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-            result = run_release(args.out, args.budget, args.device, ship=args.ship,
+            result = run_release(args.output, args.budget, args.device, ship=args.ship,
                                  weights_dir=args.weights_dir or WEIGHTS_DIR,
                                  templates_dir=args.templates or TEMPLATES_DIR, lanes=args.lanes,
                                  dry_run=args.dry_run, progress=not args.no_progress, command=command,

@@ -152,7 +152,7 @@ def test_tsne_perplexity_is_clipped_for_few_points():
 
 # ------------------------------------------------------------------------------------------------ CLI
 def test_analyze_cli_writes_json_and_png(tiny_zoo, tmp_path, capsys):
-    status, out, err = run_cli(['analyze', '--model', 'tiny_ddr', '--layer', 'body.1', '--out', str(tmp_path), *TINY],
+    status, out, err = run_cli(['analyze', '--model', 'tiny_ddr', '--layer', 'body.1', '--output', str(tmp_path), *TINY],
                                capsys)
     assert status == 0, err
     result = json.loads(out)
@@ -164,14 +164,14 @@ def test_analyze_cli_writes_json_and_png(tiny_zoo, tmp_path, capsys):
 
     plot = tmp_path / 'one.png'
     status, out, err = run_cli(['analyze', '--model', 'tiny_ddr', '--layer', 'body.0', '--layer', 'conv_first',
-                                '--out', str(tmp_path / 'multi'), *TINY], capsys)
+                                '--output', str(tmp_path / 'multi'), *TINY], capsys)
     assert status == 0, err
     rows = json.loads(out)['layers']
     assert [row['layer'] for row in rows] == ['body.0', 'conv_first']
     assert all(os.path.isfile(row['plot']) for row in rows)
     status, out, err = run_cli(['analyze', '--model', 'tiny_ddr', '--layer', 'body.0', '--layer', 'body.1',
                                 '--plot', str(plot), *TINY], capsys)
-    assert status == 2 and '--out' in err
+    assert status == 2 and '--output' in err
 
 
 @pytest.mark.parametrize('extra,expected', [
@@ -193,7 +193,7 @@ def test_analyze_cli_takes_any_basicsr_network_by_option_file(tmp_path, capsys):
         yaml.safe_dump({'name': 'nogr', 'scale': 4, 'network_g': {'type': 'SRResNet', 'num_feat': 8, 'num_block': 2,
                                                                   'upscale': 4, 'with_gr': False}}, f)
     status, out, err = run_cli(['analyze', '--opt', str(option), '--weights', str(checkpoint), '--layer', 'body.1',
-                                '--out', str(tmp_path), *TINY], capsys)
+                                '--output', str(tmp_path), *TINY], capsys)
     assert status == 0, err
     result = json.loads(out)
     assert result['model'] == str(option) and result['dim'] == 8 * 8 * 8
@@ -228,7 +228,7 @@ def test_evolution_cli_writes_csv_and_png(tmp_path, capsys):
     with open(experiment / 'train_tiny.yml', 'w') as f:  # BasicSR copies the option file here
         yaml.safe_dump({'name': 'tiny', 'scale': 4, 'network_g': network_g}, f)
     status, out, err = run_cli(['evolution', '--experiment', str(experiment), '--layer', 'body.1',
-                                '--crop_size', '64', '--out', str(tmp_path / 'evo'), *TINY], capsys)
+                                '--crop_size', '64', '--output', str(tmp_path / 'evo'), *TINY], capsys)
     assert status == 0, err
     result = json.loads(out)
     with open(result['csv']) as f:

@@ -18,7 +18,7 @@ from ddrsr.errors import DDRSRError
 def test_quick_benchmark_measures_every_section(tmp_path):
     """Every section once, on the quick settings: one timed run per figure, tiny sizes, fresh weights."""
     out, json_path = tmp_path / 'BENCHMARKS.md', tmp_path / 'bench.json'
-    results = run_benchmarks(quick=True, threads=1, out=str(out), json=str(json_path))
+    results = run_benchmarks(quick=True, threads=1, output=str(out), json=str(json_path))
     assert set(results) >= {'settings', 'machine', 'matmul', 'inference', 'synthesis', 'gpu', 'tiling', 'big_image',
                             'training', 'train_step', 'analysis', 'targets', 'optimisations'}
     assert results['settings']['quick'] and results['settings']['repeats'] == 1
@@ -70,8 +70,8 @@ def test_quick_benchmark_measures_every_section(tmp_path):
 
 
 def test_bad_setting_is_a_ddrsr_error(tmp_path):
-    with pytest.raises(DDRSRError, match='--analysis-hr'):
-        run_benchmarks(quick=True, sections=['analysis'], out=str(tmp_path / 'B.md'), threads=1,
+    with pytest.raises(DDRSRError, match='--analysis_hr'):
+        run_benchmarks(quick=True, sections=['analysis'], output=str(tmp_path / 'B.md'), threads=1,
                        analysis_hr=str(tmp_path / 'missing'))
     with pytest.raises(DDRSRError, match=r"unknown benchmark setting: 'thread' \(did you mean 'threads'\?\)"):
         run_benchmarks(thread=1)
@@ -135,7 +135,7 @@ def test_quick_precision_section_measures_every_runnable_precision(tmp_path):
     from benchmarks.precision_bench import runnable_pairs, within_budget
 
     out = tmp_path / 'P.md'
-    results = run_benchmarks(quick=True, threads=1, sections=['precision'], out=str(out))
+    results = run_benchmarks(quick=True, threads=1, sections=['precision'], output=str(out))
     precision = results['precision']
     pairs = [(row['backend'], row['precision']) for row in precision['rows']]
     assert pairs == runnable_pairs() and ('onnx', 'int8') in pairs

@@ -117,7 +117,7 @@ def test_evaluate_writes_results_markdown_and_visual(tiny_zoo, tmp_path, capsys)
         cv2.imwrite(str(hr / name), cv2.resize(image, (208, 112), interpolation=cv2.INTER_CUBIC))
     markdown, visual = tmp_path / 'docs' / 'RESULTS.md', tmp_path / 'docs' / 'visual.png'
     status, out, err = run_cli(['evaluate', '-n', 'tiny_ddr', '--hr', str(hr), '--specs', 'clean', 'noise20',
-                                '--crop_size', '208', '--niqe', '--markdown', str(markdown), '--visual', str(visual),
+                                '--crop_size', '208', '--niqe', '--output', str(markdown), '--visual', str(visual),
                                 '--device', 'cpu'], capsys)
     assert status == 0, err
     report = json.loads(out)

@@ -33,9 +33,9 @@ def test_report_from_existing_runs(tmp_path):
     meta = tmp_path / 'meta.txt'
     meta.write_text('seeding_0.png\n')
     doc = tmp_path / 'ABLATION.md'
-    result = subprocess.run([sys.executable, 'scripts/ddr_ablation.py', '--skip-training', '--iterations', '20', '--seeds', '0', '3',
+    result = subprocess.run([sys.executable, 'scripts/ddr_ablation.py', '--skip_training', '--iterations', '20', '--seeds', '0', '3',
                              '--experiments', str(experiments), '--hr', os.path.join(DATA, 'hr'),
-                             '--meta_info', str(meta), '--crop_size', '64', '--doc', str(doc), '--device', 'cpu'],
+                             '--meta_info', str(meta), '--crop_size', '64', '--output', str(doc), '--device', 'cpu'],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -47,7 +47,7 @@ def test_report_from_existing_runs(tmp_path):
 
 
 def test_missing_run_is_a_clear_error(tmp_path):
-    result = subprocess.run([sys.executable, 'scripts/ddr_ablation.py', '--skip-training', '--experiments',
+    result = subprocess.run([sys.executable, 'scripts/ddr_ablation.py', '--skip_training', '--experiments',
                              str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode != 0 and 'is missing; run without --skip-training' in result.stderr
+    assert result.returncode != 0 and 'is missing; run without --skip_training' in result.stderr
     assert 'Traceback' not in result.stderr

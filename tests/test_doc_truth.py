@@ -125,8 +125,11 @@ def cli_flags():
 
     parser = build_parser()
     subparsers = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
-    flags = {name: set(sub._option_string_actions) for name, sub in subparsers.choices.items()}
-    flags['inference.py'] = set(upscale_parser()._option_string_actions)
+    def visible(parser):  # the spellings --help shows: the hidden old ones (ddrsr.utils.cli_flags) do not count
+        return {option for action in parser._actions for option in action.option_strings}
+
+    flags = {name: visible(sub) for name, sub in subparsers.choices.items()}
+    flags['inference.py'] = visible(upscale_parser())
     return flags
 
 

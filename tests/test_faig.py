@@ -345,13 +345,13 @@ def test_cli_faig_mask_predict(tiny_pair, tmp_path, capsys):
         assert len(data['filters']) == result['num_filters'] == data['num_filters']
         rankings.append(output)
     status, out, err = run_cli(['faig-mask', *common, '--ranking', *rankings, '--percents', '1', '10',
-                                '--out', str(tmp_path / 'mask')], capsys)
+                                '--output', str(tmp_path / 'mask')], capsys)
     assert status == 0, err
     table = json.loads(out)
     assert len(table['rows']) == 2 * 2 * 2 and os.path.isfile(table['plot'])
     assert '| faig | blur2 | 1 % |' in open(table['markdown']).read()
-    predict_args = ['--target', target, '--arch', 'tiny_plain', '--hr', HR, '--images', '3', '--fit-images', '4',
-                    '--crop', '32', '--ranking', *rankings, '--percent', '5', '--out', str(tmp_path / 'pred')]
+    predict_args = ['--target', target, '--arch', 'tiny_plain', '--hr', HR, '--images', '3', '--fit_images', '4',
+                    '--crop', '32', '--ranking', *rankings, '--percent', '5', '--output', str(tmp_path / 'pred')]
     status, out, err = run_cli(['faig-predict', *predict_args], capsys)
     assert status == 0, err
     result = json.loads(out)

@@ -209,7 +209,7 @@ def test_identify_cli_writes_table_json_and_figure(photos, tmp_path, tiny_encode
     status, stdout, stderr = run_cli(
         ['identify', '--hr', photos, '--short_side', '0', '--size', '48', '--crop', '32', '--regions', '1',
          '--model', 'tiny_srresnet', '--layer', 'body.1', '--pca', '16', '--methods', 'ddr', 'ddr_stats', 'brisque',
-         '--out', str(out), '--device', 'cpu'], capsys)
+         '--output', str(out), '--device', 'cpu'], capsys)
     assert status == 0, stderr
     result = json.loads(stdout)
     assert set(result['results']) == {'ddr', 'ddr_stats', 'brisque'}

@@ -282,7 +282,7 @@ def test_cli_folder_with_a_corrupt_file(tiny_zoo, tmp_path, capsys):
     (inputs / 'b_corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n garbage')
     (inputs / 'notes.txt').write_text('not an image, not an input')
     cli = _cli()
-    status = cli.main(['-i', str(inputs), '-o', str(outputs), '-n', 'tiny_ddr', '--model_path', tiny_zoo])
+    status = cli.main(['-i', str(inputs), '-o', str(outputs), '-n', 'tiny_ddr', '--weights', tiny_zoo])
     err = capsys.readouterr().err
     assert status == 1
     assert sorted(os.listdir(outputs)) == ['a_out.png', 'c_out.jpg']

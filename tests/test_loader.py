@@ -63,7 +63,7 @@ def test_layers_inside_the_encoder_are_reachable():
 
 
 def test_analyze_cli_reaches_the_encoder_of_a_ddr_model(tiny_zoo, tmp_path, capsys):
-    status = cli.main(['analyze', '--model', 'tiny_ddr', '--layer', 'encoder.generator.body.1', '--out',
+    status = cli.main(['analyze', '--model', 'tiny_ddr', '--layer', 'encoder.generator.body.1', '--output',
                        str(tmp_path), *TINY])
     out, err = capsys.readouterr()
     assert status == 0, err
@@ -74,7 +74,7 @@ def test_analyze_cli_reaches_the_encoder_of_a_ddr_model(tiny_zoo, tmp_path, caps
 def test_analyze_cli_reaches_the_encoder_of_the_shipped_model(tmp_path, capsys):
     """The issue's command: ddrsr analyze --model rrdb_ddr_real_x4_lite --layer encoder.generator.body.7."""
     status = cli.main(['analyze', '--model', 'rrdb_ddr_real_x4_lite', '--layer', 'encoder.generator.body.7',
-                       '--out', str(tmp_path), '--hr', HR, '--patch', '8', '--patches', '12', '--runs', '1',
+                       '--output', str(tmp_path), '--hr', HR, '--patch', '8', '--patches', '12', '--runs', '1',
                        '--device', 'cpu'])
     out, err = capsys.readouterr()
     assert status == 0, err

@@ -119,7 +119,7 @@ def test_report_from_a_partial_cache_says_what_is_missing(tmp_path):
     (work / 'layers.json').write_text(json.dumps({'srresnet_nogr': {'command': 'ddrsr analyze ...',
                                                                      'result': {'layers': rows}}}))
     doc = tmp_path / 'ANALYSIS.md'
-    command = [sys.executable, 'scripts/reproduce_ddr.py', '--stages', 'report', '--work', str(work), '--doc', str(doc),
+    command = [sys.executable, 'scripts/reproduce_ddr.py', '--stages', 'report', '--work', str(work), '--output', str(doc),
                '--figures', str(tmp_path / 'fig')]
     out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
     assert json.loads(out) == {'doc': str(doc)}

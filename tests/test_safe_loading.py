@@ -59,7 +59,7 @@ def test_every_loader_refuses_a_pickle_with_code(evil, tiny_zoo):
         'checkpoint.load_into': lambda: load_into(tiny_ddr_net(), weights, 'hint'),
         'loader.load': lambda: load('tiny_ddr', weights=str(weights)),
         'zoo.load_model (deprecated alias)': lambda: zoo.load_model('tiny_ddr', weights=str(weights)),
-        'Upsampler(--model_path)': lambda: Upsampler('tiny_ddr', weights=str(weights), device='cpu'),
+        'Upsampler(--weights)': lambda: Upsampler('tiny_ddr', weights=str(weights), device='cpu'),
         'training load_network': lambda: TrainingModel().load_network(tiny_ddr_net(), str(weights)),
         'training resume': lambda: load_resume_state(
             {'auto_resume': True, 'num_gpu': 0, 'path': {'training_states': str(state.parent)}}),
@@ -131,7 +131,7 @@ def test_shipped_file_is_verified_before_use(shipped_copy, monkeypatch):
     torch.load(path, weights_only=True)  # guard: the damage is invisible to torch itself
     with pytest.raises(DDRSRError, match=rf'{path.name} is corrupted.*SHA256SUMS'):
         load(name)
-    load(name, weights=str(path))  # the same file as the user's own --model_path: not checked
+    load(name, weights=str(path))  # the same file as the user's own --weights: not checked
 
 
 def test_corrupted_shipped_file_is_one_cli_error_line(shipped_copy, tmp_path, capsys):

@@ -119,7 +119,7 @@ def _alive(pid):
 def test_release_run_resumes_after_kill_9_and_writes_loadable_fp16_weights(tmp_path):
     out = tmp_path / 'release'
     # A budget that a loaded machine's calibration cannot use up, and short stages whatever the plan says.
-    command = [sys.executable, SCRIPT, '--budget', '300', '--device', 'cpu', '--out', str(out), '--templates', TINY,
+    command = [sys.executable, SCRIPT, '--budget', '300', '--device', 'cpu', '--output', str(out), '--templates', TINY,
                '--lanes', '2', '--no_progress', '--max_iterations', '48', '--calibration_seconds', '0.2']
     env = dict(os.environ, OMP_NUM_THREADS='1')
     states = out / 'experiments' / 'tiny_rrdb_clean' / 'training_states'

@@ -60,10 +60,10 @@ def network_options(arch_from_model=None, opt=None, experiment=None):
         found = sorted(glob.glob(os.path.join(experiment, '*.yml')))
         if len(found) != 1:
             raise DDRSRError(f'cannot tell the architecture: {experiment!r} holds {len(found)} option files; '
-                             'pass --opt options/FILE.yml or --arch-from-model ZOO_NAME')
+                             'pass --opt options/FILE.yml or --arch_from_model ZOO_NAME')
         opt = found[0]
     if not opt:
-        raise DDRSRError('pass --opt options/FILE.yml or --arch-from-model ZOO_NAME to build the architecture')
+        raise DDRSRError('pass --opt options/FILE.yml or --arch_from_model ZOO_NAME to build the architecture')
     from ddrsr.utils.option_file import network_options as from_option_file
     return from_option_file(opt)
 
@@ -72,7 +72,7 @@ def load_checkpoint_into(network, path):
     """Load a BasicSR checkpoint (``params_ema``, else ``params``) into ``network``, strictly."""
     from ddrsr.weights.checkpoint import load_into
 
-    return load_into(network, path, 'pass the matching --opt or --arch-from-model')
+    return load_into(network, path, 'pass the matching --opt or --arch_from_model')
 
 
 def checkpoint_evolution(network, checkpoints, layer, sets, val_hr, scale, runs=5, perplexity=None,

@@ -13,6 +13,7 @@ import shlex
 import sys
 
 from ddrsr.errors import DDRSRError
+from ddrsr.utils.cli_flags import add_hidden_aliases
 
 
 # One module per command group; each registers its subcommands with add_subcommands(subparsers).
@@ -27,13 +28,13 @@ def build_parser():
     subparsers.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(f'ddrsr.cli.{name}').add_subcommands(subparsers)
-    return parser
+    return add_hidden_aliases(parser)  # one spelling per flag in --help; the old ones still parse
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Reports that quote the command which produced them (e.g. `ddrsr evaluate --markdown`) read this.
+    # Reports that quote the command which produced them (e.g. `ddrsr evaluate --output`) read this.
     args.command_line = shlex.join(['ddrsr'] + list(sys.argv[1:] if argv is None else argv))
     try:
         import ddrsr

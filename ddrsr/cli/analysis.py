@@ -24,8 +24,8 @@ def _add_set_arguments(parser, out_default):
     parser.add_argument('--perplexity', type=float,
                         help='t-SNE perplexity (default: 30, lowered to (N-1)/3 for few points)')
     parser.add_argument('--seed', type=int, default=0, help='picks the patches and seeds the degradations')
-    parser.add_argument('--out', default=out_default, help=f'folder for figures (default: {out_default})')
-    parser.add_argument('--plot', help='write the figure to this PNG instead of into --out')
+    parser.add_argument('--output', default=out_default, help=f'folder for figures (default: {out_default})')
+    parser.add_argument('--plot', help='write the figure to this PNG instead of into --output')
     add_device(parser)
 
 
@@ -39,7 +39,7 @@ def _patch_sets(args, scale):
 
 
 def _figure_path(args, default_name):
-    return args.plot or os.path.join(args.out, default_name)
+    return args.plot or os.path.join(args.output, default_name)
 
 
 def cmd_analyze(args):
@@ -50,7 +50,7 @@ def cmd_analyze(args):
     from ddrsr.loader import load
 
     if args.plot and len(args.layer) > 1:
-        raise DDRSRError('--plot names one figure, but several --layer were given; use --out DIR instead')
+        raise DDRSRError('--plot names one figure, but several --layer were given; use --output DIR instead')
     device = resolve_device(args.device)
     if args.opt:
         loaded = load(opt=args.opt, weights=args.weights, device=device)
@@ -122,7 +122,7 @@ def cmd_evolution(args):
 
     val_hr = args.val_hr or args.hr
     if not val_hr:
-        raise DDRSRError('evolution measures PSNR on HR images: pass --hr DIR or --val-hr DIR')
+        raise DDRSRError('evolution measures PSNR on HR images: pass --hr DIR or --val_hr DIR')
     device = resolve_device(args.device)
     checkpoints = list_checkpoints(args.experiment, args.checkpoints)
     network_opt, scale = network_options(args.arch_from_model, args.opt, args.experiment)
@@ -136,7 +136,7 @@ def cmd_evolution(args):
         chi = format_score({'mean': row['chi_mean'], 'std': row['chi_std']})
         print(f'iter {row["iteration"]}: DDR-CHI {chi}, '
               f'PSNR(clean) {row["psnr_clean"]:.2f} dB', file=sys.stderr)
-    csv_path = write_csv(rows, os.path.join(args.out, 'evolution.csv'))
+    csv_path = write_csv(rows, os.path.join(args.output, 'evolution.csv'))
     title = f'{args.layer}: DDR-CHI and PSNR over training'
     plot = plot_evolution([r['iteration'] for r in rows], [r['chi_mean'] for r in rows],
                           [r['chi_std'] for r in rows], [r['psnr_clean'] for r in rows],
@@ -177,11 +177,11 @@ def add_subcommands(subparsers):
     checkpoints.add_argument('--experiment', help='BasicSR experiment folder (uses models/net_g_<iter>.pth)')
     checkpoints.add_argument('--checkpoints', nargs='+', help='checkpoint files, e.g. net_g_500.pth net_g_1000.pth')
     arch = evolution.add_mutually_exclusive_group()
-    arch.add_argument('--arch-from-model', help='zoo model name whose architecture the checkpoints have')
+    arch.add_argument('--arch_from_model', help='zoo model name whose architecture the checkpoints have')
     arch.add_argument('--opt', help='option file whose network_g builds the architecture '
                                     '(default: the one BasicSR copied into --experiment)')
     evolution.add_argument('--layer', required=True, help='layer name from named_modules(), e.g. body.7')
-    evolution.add_argument('--val-hr', help='HR folder for PSNR on clean inputs (default: --hr)')
+    evolution.add_argument('--val_hr', help='HR folder for PSNR on clean inputs (default: --hr)')
     evolution.add_argument('--crop_size', type=int, default=192, help='centre crop for PSNR (default: 192)')
     _add_set_arguments(evolution, 'results/evolution')
     evolution.set_defaults(func=cmd_evolution)

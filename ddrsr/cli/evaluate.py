@@ -47,11 +47,11 @@ def cmd_evaluate(args):
                                                   scale=args.scale, meta_info=args.meta_info,
                                                   crop_size=args.crop_size, image_index=args.visual_image,
                                                   seed=args.seed, device=device)
-    if args.markdown:
-        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, 'w', encoding='utf-8') as handle:
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, 'w', encoding='utf-8') as handle:
             handle.write(results_markdown(report, labels, command=getattr(args, 'command_line', None)))
-        report['markdown'] = args.markdown
+        report['markdown'] = args.output
     return report
 
 
@@ -110,7 +110,7 @@ def add_subcommands(subparsers):
                           help='restoration strength of the DDR models: 0 to 1.5 or auto (ddrsr inspect per crop); '
                           'default 1')
     evaluate.add_argument('--niqe', action='store_true', help='also compute NIQE of the outputs (basicsr.metrics)')
-    evaluate.add_argument('--markdown', help='write the table, gains over bicubic and release targets here '
+    evaluate.add_argument('-o', '--output', help='write the table, gains over bicubic and release targets here '
                           '(e.g. docs/RESULTS.md)')
     evaluate.add_argument('--visual', help='write a side-by-side PNG: input, bicubic, each model, ground truth')
     evaluate.add_argument('--visual_specs', nargs='+', help='specs shown in --visual (default: --specs)')

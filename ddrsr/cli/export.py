@@ -9,7 +9,7 @@ def cmd_export(args):
     from ddrsr.loader import load
 
     device = resolve_device(args.device)
-    loaded = load(args.model, weights=args.model_path, device='cpu')
+    loaded = load(args.model, weights=args.weights, device='cpu')
     export_onnx(loaded, args.output, opset=args.opset, fp16=args.fp16)
     result = {'model': args.model, 'output': args.output, 'opset': args.opset, 'fp16': args.fp16}
     if args.verify:
@@ -23,7 +23,7 @@ def add_subcommands(subparsers):
     export = parser_with_example(subparsers, 'export', 'Export a model to ONNX: one graph, lq -> sr.',
                                  'ddrsr export -n rrdb_ddr_real_x4_lite -o model.onnx --verify')
     export.add_argument('-n', '--model', default=DEFAULT_MODEL, help=f'model name (default: {DEFAULT_MODEL})')
-    export.add_argument('--model_path', help='checkpoint to use instead of the shipped weights')
+    export.add_argument('--weights', help='checkpoint to use instead of the shipped weights')
     export.add_argument('-o', '--output', required=True, help='ONNX file to write')
     export.add_argument('--opset', type=int, default=17, help='ONNX opset (>= 17, default: 17)')
     export.add_argument('--fp16', action='store_true', help='store weights and compute in float16')

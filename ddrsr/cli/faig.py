@@ -102,9 +102,9 @@ def cmd_faig_mask(args):
     table = masking_table(baseline.network, target.network, rankings, hr, args.specs, args.percents, target.scale,
                           args.seed, args.batch)
     table.update({'rankings': args.ranking, 'baseline': args.baseline, 'target': args.target, 'hr': args.hr})
-    markdown = _write(os.path.join(args.out, 'masking.md'), masking_markdown(table))
-    table_json = _write(os.path.join(args.out, 'masking.json'), json.dumps(table, indent=2))
-    plot = plot_psnr_drop(table, os.path.join(args.out, 'masking_drop.png'))
+    markdown = _write(os.path.join(args.output, 'masking.md'), masking_markdown(table))
+    table_json = _write(os.path.join(args.output, 'masking.json'), json.dumps(table, indent=2))
+    plot = plot_psnr_drop(table, os.path.join(args.output, 'masking_drop.png'))
     print(masking_markdown(table), file=sys.stderr)
     return {**table, 'markdown': markdown, 'json': table_json, 'plot': plot}
 
@@ -128,11 +128,11 @@ def cmd_faig_predict(args):
         test_hr = hr_crops(None, args.crop, args.images, args.seed, scale=target.scale, paths=test_paths)
     results = [prediction_accuracy(target.network, ranking, fit_hr, test_hr, args.percent, target.scale, args.seed,
                                    args.batch) for ranking in rankings]
-    markdown = _write(os.path.join(args.out, 'prediction.md'), prediction_markdown(results))
+    markdown = _write(os.path.join(args.output, 'prediction.md'), prediction_markdown(results))
     result = {'rankings': args.ranking, 'target': args.target, 'hr': args.hr, 'fit_hr': args.fit_hr or args.hr,
               'split': 'alternate images of --hr' if fit_paths else 'separate folders', 'percent': args.percent,
               'results': results}
-    result_json = _write(os.path.join(args.out, 'prediction.json'), json.dumps(result, indent=2))
+    result_json = _write(os.path.join(args.output, 'prediction.json'), json.dumps(result, indent=2))
     print(prediction_markdown(results), file=sys.stderr)
     return {**result, 'markdown': markdown, 'json': result_json}
 
@@ -189,7 +189,7 @@ def add_subcommands(subparsers):
         'ddrsr faig-mask --baseline rrdb_clean_x4_lite --target rrdb_bn_x4_lite --ranking results/faig/ranking_*.json '
         '--hr datasets/debian_photos/hr --meta_info scripts/debian_photos_val.txt --seed 1\n\n'
         'For each ranking the filters for its --deg and for its --vs are masked in turn. Writes masking.md,\n'
-        'masking.json and masking_drop.png (PSNR drop against p) into --out.')
+        'masking.json and masking_drop.png (PSNR drop against p) into --output.')
     _add_models(mask)
     mask.add_argument('--ranking', required=True, nargs='+',
                       help='ranking JSON files from `ddrsr faig` (one per method)')
@@ -198,7 +198,7 @@ def add_subcommands(subparsers):
                       help='p values in %% of all filters (default: 1 3 5 10)')
     mask.add_argument('--specs', nargs='+',
                       help='inputs to measure (default: the ranking\'s deg, vs and both combined)')
-    mask.add_argument('--out', default='results/faig', help='folder for the table and plot (default: results/faig)')
+    mask.add_argument('--output', default='results/faig', help='folder for the table and plot (default: results/faig)')
     add_device(mask)
     mask.set_defaults(func=cmd_faig_mask)
 
@@ -207,19 +207,19 @@ def add_subcommands(subparsers):
         'discovered filters\' activations, with no labels.',
         'ddrsr faig-predict --target rrdb_bn_x4_lite --ranking results/faig/ranking_faig_blur2_vs_noise20.json '
         '--hr datasets/debian_photos/hr --meta_info scripts/debian_photos_val.txt '
-        '--fit-hr datasets/debian_photos/train_sub --fit-meta_info datasets/debian_photos/meta_info_train_sub.txt\n\n'
+        '--fit_hr datasets/debian_photos/train_sub --fit_meta_info datasets/debian_photos/meta_info_train_sub.txt\n\n'
         'Rule: score = mean over the top --percent % filters for a degradation of log(activation relative to\n'
         'its layer) minus its mean on clean LR references; a 2-means split of the unlabelled fit pool (fit\n'
         'images under clean, deg, vs and both, labels dropped) sets the threshold, and the clean references\'\n'
-        'side means "absent". Without --fit-hr, the images of --hr are split alternately into test and fit\n'
+        'side means "absent". Without --fit_hr, the images of --hr are split alternately into test and fit\n'
         'images.')
     _add_models(predict, baseline=False)
     predict.add_argument('--ranking', required=True, nargs='+', help='ranking JSON files from `ddrsr faig`')
     _add_images(predict, images=20)
-    predict.add_argument('--fit-hr', help='folder of HR images for fitting (default: half of the images of --hr)')
-    predict.add_argument('--fit-meta_info', help='file listing the images of --fit-hr to use')
-    predict.add_argument('--fit-images', type=int, default=40, help='HR crops for fitting (default: 40)')
+    predict.add_argument('--fit_hr', help='folder of HR images for fitting (default: half of the images of --hr)')
+    predict.add_argument('--fit_meta_info', help='file listing the images of --fit_hr to use')
+    predict.add_argument('--fit_images', type=int, default=40, help='HR crops for fitting (default: 40)')
     predict.add_argument('--percent', type=float, default=1.0, help='top %% filters per degradation (default: 1)')
-    predict.add_argument('--out', default='results/faig', help='folder for prediction.md/json (default: results/faig)')
+    predict.add_argument('--output', default='results/faig', help='folder for prediction.md/json (default: results/faig)')
     add_device(predict)
     predict.set_defaults(func=cmd_faig_predict)

@@ -48,7 +48,7 @@ def cmd_identify(args):
                        cnn_epochs=args.cnn_epochs, cnn_batch=args.cnn_batch, cnn_lr=args.cnn_lr, cnn_crop=args.cnn_crop,
                        seed=args.seed, device=device)
     names = {method: label.format(model=args.model, layer=args.layer) for method, label in METHOD_NAMES.items()}
-    report = write_report(results, summary, args.out, names)
+    report = write_report(results, summary, args.output, names)
     print(report['table'], file=sys.stderr)
     return {'dataset': summary, 'results': results, 'table_markdown': report['table'], 'markdown': report['markdown'],
             'json': report['json'], 'plot': report['plot'], 'seconds': round(time.perf_counter() - started, 1)}
@@ -80,7 +80,7 @@ def cmd_classification_vs_sr(args):
     sr_networks = {(args.model if len(layers) == 1 else f'{args.model}:{layer}'): (model, layer) for layer in layers}
     results = compare_networks(sets, {'resnet18 (content classifier)': (classifier, args.classifier_layer),
                                       **sr_networks}, runs=args.runs, perplexity=args.perplexity, device=device)
-    plot = plot_content_vs_degradation(results, sets, args.plot or os.path.join(args.out, 'classification_vs_sr.png'))
+    plot = plot_content_vs_degradation(results, sets, args.plot or os.path.join(args.output, 'classification_vs_sr.png'))
     networks = {name: {'layer': r['layer'], 'dim': r['dim'], 'chi_content': r['content']['chi'],
                        'chi_degradation': r['degradation']['chi']} for name, r in results.items()}
     return {'photos': sets['photos'], 'photos_per_class': args.photos_per_class, 'specs': sets['specs'], 'points': int(len(sets['lr'])), 'runs': args.runs,
@@ -94,7 +94,7 @@ def add_subcommands(subparsers):
     identify = parser_with_example(
         subparsers, 'identify', 'Distortion identification (GB, WN, JPEG, JP2K, FF): DDR vs BRISQUE vs ResNet18.',
         'ddrsr identify --hr datasets/debian_photos/hr --test_list scripts/debian_photos_val.txt --regions 2 '
-        '--out results/identify')
+        '--output results/identify')
     identify.add_argument('--hr', required=True, help='folder of photos (split into training and test photos)')
     identify.add_argument('--meta_info', help='file listing the photos of --hr to use (default: all)')
     split = identify.add_mutually_exclusive_group()
@@ -118,7 +118,7 @@ def add_subcommands(subparsers):
     identify.add_argument('--cnn_lr', type=float, default=1e-3, help='resnet18 AdamW learning rate (default: 1e-3)')
     identify.add_argument('--cnn_crop', type=int, default=64, help='resnet18 random training crop (default: 64)')
     identify.add_argument('--seed', type=int, default=0, help='split, regions, noise, bit errors, training')
-    identify.add_argument('--out', default='results/identify', help='folder for the table, JSON and figure')
+    identify.add_argument('--output', default='results/identify', help='folder for the table, JSON and figure')
     add_device(identify)
     identify.set_defaults(func=cmd_identify)
 
@@ -126,7 +126,7 @@ def add_subcommands(subparsers):
         subparsers, 'classification-vs-sr',
         'CHI by content and by degradation: a content classifier (resnet18) vs an SR network.',
         'ddrsr classification-vs-sr --hr datasets/debian_photos/hr --photos 8 --specs clean blur2 noise20 '
-        '--out results/classification_vs_sr')
+        '--output results/classification_vs_sr')
     versus.add_argument('--hr', required=True, help='folder of photos; each photo is one content class')
     versus.add_argument('--meta_info', help='file listing the photos of --hr to use (default: all)')
     versus.add_argument('--photos', type=int, default=8, help='number of content classes (default: 8)')
@@ -149,7 +149,7 @@ def add_subcommands(subparsers):
     versus.add_argument('--runs', type=int, default=5, help='t-SNE runs, seeds 0..runs-1 (default: 5)')
     versus.add_argument('--perplexity', type=float, help='t-SNE perplexity (default: 30)')
     versus.add_argument('--seed', type=int, default=0)
-    versus.add_argument('--out', default='results/classification_vs_sr', help='folder for the figure')
-    versus.add_argument('--plot', help='write the figure to this PNG instead of into --out')
+    versus.add_argument('--output', default='results/classification_vs_sr', help='folder for the figure')
+    versus.add_argument('--plot', help='write the figure to this PNG instead of into --output')
     add_device(versus)
     versus.set_defaults(func=cmd_classification_vs_sr)

@@ -43,13 +43,13 @@ def cmd_inspect(args):
 
     device = resolve_device(args.device)
     files = list_photos(args.photos)
-    model = load(args.model, weights=args.model_path, device=device).network
+    model = load(args.model, weights=args.weights, device=device).network
     inspector = Inspector(model, args.regressors)
     if args.report:
         if not model.has_clean_embedding:
             raise DDRSRError('--report shows strengths 0.5 and 1.5, which need the model\'s clean embedding; its '
                              'weights lack it: compute it with python scripts/compute_clean_embedding.py and pass '
-                             'the file with --model_path')
+                             'the file with --weights')
         os.makedirs(args.report, exist_ok=True)
     results, failed = [], 0
     for path in tqdm(files, desc='inspect', unit='img', file=sys.stderr, disable=len(files) < 2):
@@ -92,7 +92,7 @@ def add_subcommands(subparsers):
     inspect.add_argument('--report', metavar='DIR', help='write one PNG per photo: the photo, its estimates and '
                          'crops of the result at strengths 0.5, 1 and the recommended one')
     inspect.add_argument('-n', '--model', default=DEFAULT_MODEL, help=f'DDR model (default: {DEFAULT_MODEL})')
-    inspect.add_argument('--model_path', help='checkpoint to use instead of the shipped weights')
+    inspect.add_argument('--weights', help='checkpoint to use instead of the shipped weights')
     inspect.add_argument('--regressors', default=DEFAULT_REGRESSORS,
                          help='regressor file from scripts/train_inspect_regressors.py (default: the shipped one)')
     add_device(inspect)

@@ -21,7 +21,7 @@ def cmd_serve(args):
     from ddrsr.serve.engine import ServeEngine
     from ddrsr.serve.server import serve_forever
 
-    engine = ServeEngine(args.model, weights=args.model_path, device=args.device, tile=args.tile, detail=args.detail,
+    engine = ServeEngine(args.model, weights=args.weights, device=args.device, tile=args.tile, detail=args.detail,
                          max_pixels=int(args.max_pixels), regressors=args.regressors, precision=args.precision)
     try:
         serve_forever(engine, args.host, args.port)
@@ -43,7 +43,7 @@ def add_subcommands(subparsers):
     serve.add_argument('--port', type=int, default=7860, help='port (default: 7860)')
     serve.add_argument('-n', '--model', default=DEFAULT_MODEL,
                        help=f'DDR model with a clean embedding (default: {DEFAULT_MODEL})')
-    serve.add_argument('--model_path', help='checkpoint to use instead of the shipped weights')
+    serve.add_argument('--weights', help='checkpoint to use instead of the shipped weights')
     serve.add_argument('--detail', type=float, default=None,
                        help='for rrdb_ddr_real_x4: 0 (fidelity) to 1 (Real-ESRGAN x4plus\'s look); default: the model\'s')
     serve.add_argument('--max_pixels', type=float, default=SERVE_MAX_PIXELS,

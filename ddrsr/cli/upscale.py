@@ -35,9 +35,9 @@ def add_arguments(parser):
 
     parser.add_argument('-i', '--input', default='inputs', help='input image or folder (default: inputs)')
     parser.add_argument('-o', '--output', default='results', help='output folder (default: results)')
-    parser.add_argument('-n', '--model_name', default=DEFAULT_MODEL,
+    parser.add_argument('-n', '--model', default=DEFAULT_MODEL,
                         help=f'model: {", ".join(MODELS)} (default: {DEFAULT_MODEL})')
-    parser.add_argument('--model_path', default=None, help='checkpoint to use instead of the shipped weights')
+    parser.add_argument('--weights', default=None, help='checkpoint to use instead of the shipped weights')
     parser.add_argument('-s', '--outscale', type=float, default=None,
                         help='final upscaling factor (default: the model scale)')
     parser.add_argument('-t', '--tile', type=int, default=0,
@@ -77,8 +77,10 @@ def add_arguments(parser):
 
 def build_parser():
     """The parser of ``python inference.py``."""
-    return add_arguments(argparse.ArgumentParser(description=DESCRIPTION, epilog=EPILOG,
-                                                 formatter_class=argparse.RawDescriptionHelpFormatter))
+    from ddrsr.utils.cli_flags import add_hidden_aliases
+
+    return add_hidden_aliases(add_arguments(argparse.ArgumentParser(
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)))
 
 
 def _strength_value(text):
@@ -135,7 +137,7 @@ def _upscale_all(args, stop, tally):
         check_output_folder(args.output)
         with warnings.catch_warnings(record=True) as caught:  # each as one line, not Python's two
             warnings.simplefilter('always', BackendFallbackWarning)
-            upsampler = Upsampler(args.model_name, weights=args.model_path, device=args.device, tile=args.tile,
+            upsampler = Upsampler(args.model, weights=args.weights, device=args.device, tile=args.tile,
                                   tile_pad=args.tile_pad, precision='fp32' if args.fp32 else args.precision,
                                   backend=args.backend,
                                   onnx_dir=args.onnx_cache, max_pixels=args.max_pixels, strength=args.strength,

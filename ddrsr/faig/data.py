@@ -28,7 +28,7 @@ def split_images(hr_dir, meta_info=None):
     """``(test_paths, fit_paths)``: the images of ``hr_dir`` split alternately, so no photo is in both."""
     paths = list_images(hr_dir, meta_info)
     if len(paths) < 2:
-        raise DDRSRError(f'{hr_dir!r} has one image; held-out prediction needs two or more, or give --fit-hr')
+        raise DDRSRError(f'{hr_dir!r} has one image; held-out prediction needs two or more, or give --fit_hr')
     return paths[0::2], paths[1::2]
 
 

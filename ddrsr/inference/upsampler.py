@@ -236,7 +236,7 @@ class Upsampler:
         if value != 1 and self._clean is None:
             raise DDRSRError(f'strength {value:g} needs the clean embedding of model {self.model_name!r}, which '
                              'its weights lack; compute it with python scripts/compute_clean_embedding.py and '
-                             'pass the file it writes with --model_path (or use strength 1)')
+                             'pass the file it writes with --weights (or use strength 1)')
         self._strength = value
 
     # ----------------------------------------------------------------------------------------- core

@@ -28,7 +28,7 @@ CODE_EXTENSIONS = ('.py', '.yml', '.txt', '.md')
 PYTHON_VERSION = '3.12'
 INSTALL_SH = '''#!/bin/sh
 # Installs what the release command needs beyond torch, from the wheels in this bundle, in one step:
-#   sh install.sh && python scripts/train_release.py --budget 540 --device cuda --out release_run
+#   sh install.sh && python scripts/train_release.py --budget 540 --device cuda --output release_run
 set -e
 cd "$(dirname "$0")"
 python -m pip install --no-index --no-deps --find-links wheels wheels/*.whl
@@ -185,4 +185,4 @@ def pack(bundle, templates_dir=TEMPLATES_DIR, wheels_from=None, max_bytes=MAX_BU
             'jpeg_quality': best, 'validation_crops': len(val), 'crop_size': crop,
             'wheels': sorted(os.listdir(os.path.join(bundle, 'wheels'))),
             'run': f'cd {bundle} && sh install.sh && python scripts/train_release.py --budget 540 --device cuda '
-                   '--out release_run'}
+                   '--output release_run'}

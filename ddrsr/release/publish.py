@@ -64,7 +64,7 @@ def evaluate_network(network, val, specs, device, progress=True):
 
 
 def validation_markdown(table, labels, val, command):
-    """The table of ``ddrsr evaluate --markdown`` for the release models."""
+    """The table of ``ddrsr evaluate --output`` for the release models."""
     from ddrsr.results_report import results_markdown
 
     hr, meta_info, crop_size, specs = val

@@ -8,7 +8,7 @@ Everything lives in one output folder::
     logs/<stage>.log     each stage's console output; calibration/ holds the calibration runs
     weights/*.pth        fp16 ``params_ema`` of each model, with SHA256SUMS
     manifest.json        per model: sha256, option file, iterations, wall time, device, validation PSNR/SSIM
-    validation.md        the validation table, as ``ddrsr evaluate --markdown`` writes it
+    validation.md        the validation table, as ``ddrsr evaluate --output`` writes it
 """
 import fcntl
 import os
@@ -57,7 +57,7 @@ def _lock(out):
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        raise DDRSRError(f'another train_release is running on {out}; wait for it or use another --out') from None
+        raise DDRSRError(f'another train_release is running on {out}; wait for it or use another --output') from None
     return handle
 
 
@@ -99,7 +99,7 @@ class ReleaseRun:
         if not self.finished and 'plan' in self.state and \
                 (self.state['budget'], self.state['device']) != (self.budget, self.device):
             raise DDRSRError(f'{self.out} holds a run planned for --budget {self.state["budget"]:g} --device '
-                             f'{self.state["device"]}; rerun with those to continue it, or use a new --out')
+                             f'{self.state["device"]}; rerun with those to continue it, or use a new --output')
         self.templates = {stage.key: load_template(stage, templates_dir) for stage in STAGES}
         self.weights = {stage.key: os.path.join(self.out, 'weights', stage.file) for stage in STAGES}
 

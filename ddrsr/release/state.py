@@ -26,7 +26,7 @@ class ReleaseState(dict):
             except (OSError, ValueError) as error:
                 raise DDRSRError(f'cannot read {self.path} ({error}); delete it to plan the run afresh') from None
             if self.get('version') != VERSION:
-                raise DDRSRError(f'{self.path} was written by another version of train_release; use a new --out')
+                raise DDRSRError(f'{self.path} was written by another version of train_release; use a new --output')
         else:
             self['version'] = VERSION
 

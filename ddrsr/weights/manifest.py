@@ -4,7 +4,7 @@ The manifest is in ``sha256sum`` format (``<hex>  <file name>`` per line), so ``
 SHA256SUMS`` checks it too. ``scripts/ship_weights.py`` rewrites it from the files present whenever it
 ships one (or with ``--manifest_only``), after writing each zoo ``.pth``'s companions (``.safetensors`` and the
 ``.json`` model card): the shipping itself is ``ddrsr.weights.companions``, above this module. Only files loaded by zoo name from the weights folder are
-verified; a user's own ``--model_path`` checkpoint has no manifest to be checked against.
+verified; a user's own ``--weights`` checkpoint has no manifest to be checked against.
 """
 import hashlib
 import os

@@ -40,6 +40,6 @@ def add_report_arguments(parser, stages, work, doc, figures='docs/analysis'):
     parser.add_argument('--stages', nargs='+', default=list(stages), choices=stages)
     parser.add_argument('--redo', nargs='*', default=[], choices=stages, help='measure these stages again')
     parser.add_argument('--work', default=work, help='cached results (and derived option files)')
-    parser.add_argument('--doc', default=doc)
+    parser.add_argument('-o', '--output', default=doc)
     parser.add_argument('--figures', default=figures, help='folder for the figures the doc shows')
     return parser

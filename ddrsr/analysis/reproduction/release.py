@@ -53,7 +53,7 @@ def stage_evolution(cache):
         if len(links) < 2:
             raise SystemExit(f'release analysis: {BLIND_EXPERIMENT}/models has no checkpoints to follow')
         argv = ['evolution', '--checkpoints', *[os.path.relpath(link, ROOT) for link in links], '--opt', BLIND_OPTION,
-                '--layer', layer, *patch_arguments(), '--out', os.path.join(cache.work, 'evolution', layer)]
+                '--layer', layer, *patch_arguments(), '--output', os.path.join(cache.work, 'evolution', layer)]
         done[layer] = measure(argv)
         cache.save('evolution', done)
 

@@ -82,7 +82,7 @@ def stage_layers(cache, runs, gan_start):
         layers = block_layers(runs[model['run']]['opt']) + OTHER_LAYERS
         argv = ['analyze', '--opt', runs[model['run']]['option'], '--weights', model['checkpoint'],
                 *[item for layer in layers for item in ('--layer', layer)], *patch_arguments(),
-                '--out', os.path.join(cache.work, 'layers', model['key'])]
+                '--output', os.path.join(cache.work, 'layers', model['key'])]
         done[model['key']] = {**model, **measure(argv)}
         cache.save('layers', done)
 
@@ -100,7 +100,7 @@ def stage_evolution(cache, runs, gan_start):
         layer = block_layers(runs[gr]['opt'])[-1]
         argv = ['evolution', '--checkpoints', *[os.path.relpath(link, ROOT) for link in links],
                 '--opt', runs[gr]['option'], '--layer', layer, *patch_arguments(),
-                '--out', os.path.join(cache.work, 'evolution', gr)]
+                '--output', os.path.join(cache.work, 'evolution', gr)]
         done[gr] = measure(argv)
         cache.save('evolution', done)
 
@@ -112,7 +112,7 @@ def stage_generalization(cache):
             continue
         argv = ['generalization', *[item for name in SHIPPED_RRDB + EXTRA_RRDB for item in ('--model', name)],
                 *(['--layer', layer] if layer != 'body' else []), *patch_arguments(),
-                '--out', os.path.join(cache.work, 'generalization', layer)]
+                '--output', os.path.join(cache.work, 'generalization', layer)]
         done[layer] = measure(argv)
         cache.save('generalization', done)
 
@@ -129,7 +129,7 @@ def stage_timing(cache, repeats=3):
     if cache.load('timing', fresh=True):
         return
     argv = ['analyze', '--model', 'srgan_encoder_x4_lite', '--layer', 'body.7', *patch_arguments(),
-            '--out', os.path.join(cache.work, 'timing')]
+            '--output', os.path.join(cache.work, 'timing')]
     walls, loads = [], []
     for _ in range(repeats):
         loads.append(os.getloadavg()[0])
@@ -153,15 +153,15 @@ def run_stages(stages, cache, runs, gan_start, only=None):
         stage_generalization(cache)
     if 'identify' in stages:
         split = ['--hr', HR, '--test_fraction', '0.3', '--regions', '3', '--device', 'cpu']
-        stage_single(cache, 'identify', ['identify', *split, '--out', os.path.join(cache.work, 'identify')])
+        stage_single(cache, 'identify', ['identify', *split, '--output', os.path.join(cache.work, 'identify')])
         layer, pool = IDENTIFY_OTHER_LAYER
         stage_single(cache, f'identify_{layer}', ['identify', *split, '--methods', 'ddr', 'ddr_stats', '--layer', layer,
                                                   '--pool', str(pool),
-                                                  '--out', os.path.join(cache.work, f'identify_{layer}')])
+                                                  '--output', os.path.join(cache.work, f'identify_{layer}')])
     if 'classification' in stages:
         for stage, extra in CLASSIFICATION_RUNS.items():
             stage_single(cache, stage, ['classification-vs-sr', '--hr', HR, *extra, '--layer', DEFAULT_ENCODER_LAYER,
                                         '--layer', IDENTIFY_OTHER_LAYER[0], '--device', 'cpu',
-                                        '--out', os.path.join(cache.work, stage)])
+                                        '--output', os.path.join(cache.work, stage)])
     if 'timing' in stages:
         stage_timing(cache)
