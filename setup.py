@@ -15,7 +15,7 @@ setup(
         'scikit-image', 'PyWavelets',  # ddrsr inspect: skimage.restoration.estimate_sigma needs PyWavelets
     ],
     extras_require={
-        'test': ['pytest>=7', 'spandrel>=0.4', 'playwright>=1.40'],  # spandrel: tests that chaiNNer/ComfyUI load our files
+        'test': ['pytest>=7', 'spandrel>=0.4', 'playwright>=1.40', 'mypy>=1.8'],  # spandrel: tests that chaiNNer/ComfyUI load our files; mypy: tests/test_typing.py
         # playwright drives the system chromium in tests/test_serve_browser.py (skipped without one)
         'web': ['gradio>=5,<7'],  # ddrsr serve: the local web page (gr.ImageSlider needs 5)
     },

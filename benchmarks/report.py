@@ -5,6 +5,7 @@ Everything here is computed from the results dict of one benchmark run; nothing 
 import os
 
 from benchmarks.inference_bench import CHANNELS_LAST, NCHW, ORT
+from ddrsr.utils.markdown import markdown_table
 
 
 def _s(seconds):
@@ -21,12 +22,6 @@ def _mb(size):
 
 def _pct(fraction):
     return '–' if fraction is None else f'{100 * fraction:.1f}%'
-
-
-def _table(header, rows):
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join('---' for _ in header) + '|']
-    lines += ['| ' + ' | '.join(str(cell) for cell in row) + ' |' for row in rows]
-    return lines
 
 
 def _rel(path):
@@ -197,7 +192,7 @@ def _machine(results):
     versions = ', '.join(f'{k} {v}' for k, v in m['versions'].items())
     mm = results.get('matmul')
     lines = ['## Machine', '']
-    lines += _table(['', ''], [
+    lines += markdown_table(['', ''], [
         ['CPU', f'{m["cpu"]} ({", ".join(m["simd"]) or "no AVX"})'],
         ['cores', f'{m["usable_cpus"]} usable of {m["logical_cpus"]} logical; benchmark threads: '
                   f'{results["settings"]["threads"]} (torch, OpenCV, onnxruntime, OpenMP/BLAS; shell '
@@ -227,7 +222,7 @@ def _inference(r, settings):
                      _x(v.get('speedup_vs_nchw')), _x(v.get('speedup_vs_default')), f'{v["gflops"]:.1f}',
                      _pct(v.get('fraction_of_matmul')),
                      f'{v["max_abs_vs_eager"]:.1e}' + ('' if v['correct'] else ' ✗')])
-    lines += _table(['engine', 'median', 'runs (s)', 'speed vs NCHW eager', 'speed vs default', 'GFLOP/s',
+    lines += markdown_table(['engine', 'median', 'runs (s)', 'speed vs NCHW eager', 'speed vs default', 'GFLOP/s',
                      'of matmul', 'max abs diff'], rows)
     setup = ', '.join(f'{k}: {v["setup_s"]:.1f} s' + (f' + first call {v["warmup_s"][0]:.1f} s'
                                                       if v.get('warmup_s') else '')
@@ -255,7 +250,7 @@ def _synthesis(s, training, gpu):
         c = s['compiled']
         rows.append([f'ddrsr, `torch.compile` (compiling took {_s(c["compile_s"])})', _s(c['median_s']),
                      f'{c["images_per_s"]:.0f}', '', '', '', ''])
-    lines += _table(['pipeline', 'batch', 'images/s', 'resize', 'blur', 'noise', 'JPEG'], rows)
+    lines += markdown_table(['pipeline', 'batch', 'images/s', 'resize', 'blur', 'noise', 'JPEG'], rows)
     lines += ['', f'ddrsr / BasicSR: **{_x(s["speedup"])}** eager'
               + (f', **{_x(s["speedup_compiled"])}** compiled' if s.get('compiled') else '') + '.', '']
     if s.get('ops_per_call'):
@@ -265,7 +260,7 @@ def _synthesis(s, training, gpu):
     if training:
         lines += ['Share of synthesis in one training iteration (`feed_data` over `feed_data` + '
                   '`optimize_parameters`; see section 4):', '']
-        lines += _table(['run', 'phase', 'synthesis', 'iteration', 'share'],
+        lines += markdown_table(['run', 'phase', 'synthesis', 'iteration', 'share'],
                         [[row['name'], phase, _s(p['synthesis_s']), _s(p['s_per_iter']), _pct(p['synthesis_share'])]
                          for row in training for phase, p in row['phases'].items()])
         lines.append('')
@@ -278,7 +273,7 @@ def _synthesis(s, training, gpu):
                   f'{gpu["cpu_images_per_s"]:.0f} on the CPU '
                   f'({_x(c["ddrsr"]["images_per_s"] / gpu["cpu_images_per_s"])}).',
                   '', 'CUDA against CPU on the same inputs and parameters:', '']
-        lines += _table(['check', 'max abs diff', 'pixels > 1 level apart'],
+        lines += markdown_table(['check', 'max abs diff', 'pixels > 1 level apart'],
                         [[k, f'{v["max_abs"]:.2e}', _pct(v['over_one_level'])] for k, v in gpu['parity'].items()])
     return lines
 
@@ -291,7 +286,7 @@ def _tiling(t, big):
              '–' if not row['tile'] else _pct(row['overhead']), _pct(row['padded_area_ratio'] - 1),
              _mb(row['peak_rss_bytes']), _mb(row['rss_before_bytes'])]
             for row in t['rows']]
-    lines += _table(['tile', 'tiles', 'median', 'overhead', 'padding area', 'peak RSS', 'RSS before the first photo'],
+    lines += markdown_table(['tile', 'tiles', 'median', 'overhead', 'padding area', 'peak RSS', 'RSS before the first photo'],
                     rows)
     lines += ['', '"padding area" is the extra LR area the network runs on because every tile is read with its '
                   'padding: the share of the overhead that no per-tile speed-up (such as batching tiles) can remove.']
@@ -317,7 +312,7 @@ def _training(rows):
         table.append([f'`{_rel(row["option_file"])}`', '', '', f'whole run ({row["total_iter"]} iters)',
                       f'{row["s_per_iter"]:.3f}', f'{row["iters_per_s"]:.2f}', f'{row["s_per_1k"]:.0f}',
                       f'≈ {row["estimated_run_h"]:.1f} h'])
-    lines += _table(['option file', 'model', 'batch', 'phase', 's/iter', 'iter/s', 's per 1k',
+    lines += markdown_table(['option file', 'model', 'batch', 'phase', 's/iter', 'iter/s', 's per 1k',
                      'synthesis share; run length'], table)
     return lines
 
@@ -333,7 +328,7 @@ def _train_step(rows):
     table = [[f'`{_rel(r["option_file"])}`', r['step'] + (f' {r["overrides"]}' if r['overrides'] else ''),
               f'{r["batch"]}×{r["gt_size"]}²', f'{r["ms_per_iter"]:.0f}', f'{r["iters_per_s"]:.2f}',
               r['syncs_per_iter'], r['kornia_syncs_per_iter'], r['ops_per_iter']] for r in rows]
-    return lines + _table(['option file', 'step', 'batch', 'ms/iter', 'iter/s', 'host reads', 'kornia reads',
+    return lines + markdown_table(['option file', 'step', 'batch', 'ms/iter', 'iter/s', 'host reads', 'kornia reads',
                            'aten ops'], table)
 
 
@@ -362,11 +357,11 @@ def _precision(p):
         budget = {True: 'within', False: '**outside**', None: '–'}[r.get('within_budget')]
         rows.append([r['model'], r['backend'], r['precision'], f'{r["s_per_lr_mp"]:.1f} s', _x(r['vs_fp32_torch']),
                      *deltas, blocky, budget])
-    lines += _table(['model', 'backend', 'precision', 's / LR MP', '× fp32 torch', *[f'Δ {s}' for s in specs],
+    lines += markdown_table(['model', 'backend', 'precision', 's / LR MP', '× fp32 torch', *[f'Δ {s}' for s in specs],
                      'Δ blockiness', 'budget'], rows)
     if p.get('memory'):
         lines += ['', '8K output (1920×1080 in, tiled), the whole path from PNG to PNG, one fresh process each:', '']
-        lines += _table(['model', 'backend', 'precision', 'tile', 'time', 'peak RSS', '< 3 GB'],
+        lines += markdown_table(['model', 'backend', 'precision', 'tile', 'time', 'peak RSS', '< 3 GB'],
                         [[m['model'], m['backend'], m['precision'], m['tile'], _s(m['seconds']),
                           _mb(m['peak_rss_bytes']), _verdict(m['met'])] for m in p['memory']])
     return lines
@@ -385,7 +380,7 @@ def markdown(results):
         lines += [f'> The machine was busy (load average {results["machine"]["load_average_1m"]} on '
                   f'{results["machine"]["usable_cpus"]} CPUs): times are inflated and noisy.', '']
     lines += _machine(results) + ['', '## Targets', '']
-    lines += _table(['target', 'measured', 'verdict', 'reason'],
+    lines += markdown_table(['target', 'measured', 'verdict', 'reason'],
                     [[t['target'], t['figure'], _verdict(t['met']), t['why']] for t in results['targets']])
     if results.get('inference'):
         lines += [''] + _inference(results['inference'], settings)

@@ -304,10 +304,9 @@ def _run(args, scratch):
     results['load_average_end'] = round(os.getloadavg()[0], 2)
     results['targets'] = report.targets(results)
     results['optimisations'] = report.optimisations(results)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w') as f:
-        f.write(report.markdown(results))
+    from ddrsr.utils.markdown import write_text
+
+    write_text(args.output, report.markdown(results))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(results, f, indent=2)
+        write_text(args.json, json.dumps(results, indent=2))
     return results

@@ -11,7 +11,7 @@ through here. Any submodule of ``loaded.network`` is addressable by its ``named_
 """
 import dataclasses
 import os
-from typing import Optional
+from typing import Any, Dict, Mapping, Optional, Tuple, Union, cast
 
 import torch
 from torch import nn
@@ -66,17 +66,17 @@ class LoadedModel:
     cpu_precision: str = 'fp32'
 
     @property
-    def has_clean_embedding(self):
+    def has_clean_embedding(self) -> bool:
         """The DDR network stores a known ``clean_embedding`` (needed for strengths other than 1)."""
         return self.use_ddr and bool(getattr(self.network, 'has_clean_embedding', False))
 
-    def to(self, device):
+    def to(self, device: Union[str, torch.device]) -> 'LoadedModel':
         """Move the network to ``device`` (in place, as ``nn.Module.to`` does); returns ``self``."""
         self.network.to(torch.device(device))
         return self
 
     @classmethod
-    def from_module(cls, network, scale=None, name=None):
+    def from_module(cls, network: nn.Module, scale: Optional[int] = None, name: Optional[str] = None) -> 'LoadedModel':
         """Describe a ready ``nn.Module``: ``scale`` defaults to the architecture's own (``scale``/``upscale``)."""
         scale = scale or getattr(network, 'scale', None) or getattr(network, 'upscale', None)
         if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
@@ -88,12 +88,12 @@ class LoadedModel:
                    supports_tiling=tiling, supports_half=half)
 
 
-def as_loaded(model):
+def as_loaded(model: Union['LoadedModel', nn.Module]) -> LoadedModel:
     """``model`` as a :class:`LoadedModel`: passed through, or a plain ``nn.Module`` described."""
     return model if isinstance(model, LoadedModel) else LoadedModel.from_module(model)
 
 
-def build_generator(network_opt):
+def build_generator(network_opt: Mapping[str, Any]) -> nn.Module:
     """Build the network of a BasicSR ``network_g`` dict (ddrsr's architectures registered)."""
     import ddrsr.archs  # noqa: F401  (fills basicsr's ARCH_REGISTRY with ddrsr's architectures)
     from basicsr.archs import build_network
@@ -104,7 +104,8 @@ def build_generator(network_opt):
         raise DDRSRError(f'cannot build network {network_opt.get("type")!r}: {error}') from None
 
 
-def detail_state(zoo_name, entry, path, detail, style=None):
+def detail_state(zoo_name: str, entry: Mapping[str, Any], path: str, detail: Optional[float],
+                 style: Optional[str] = None) -> Tuple[Dict[str, torch.Tensor], float]:
     """The state dict of zoo model ``zoo_name`` at ``detail``: its weights file ``path`` composed with its base.
 
     ``entry['detail']`` names the base zoo model (``base``), the tensors that fade (``fade``, ``style``) and the
@@ -139,8 +140,9 @@ def detail_state(zoo_name, entry, path, detail, style=None):
                          fade=knob.get('fade', ()), style=style or knob.get('style', 'keep')), float(value)
 
 
-def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None, hint=None, detail=None,
-         detail_style=None):
+def load(model: Union[str, Mapping[str, Any], None] = None, weights: Optional[str] = None, opt: Optional[str] = None,
+         device: Union[str, torch.device] = 'cpu', name: Optional[str] = None, scale: Optional[int] = None,
+         hint: Optional[str] = None, detail: Optional[float] = None, detail_style: Optional[str] = None) -> LoadedModel:
     """Build a network, load its weights, and describe it.
 
     Args:
@@ -171,7 +173,7 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
             from ddrsr.utils.option_file import network_options
             arch, scale = network_options(opt)
         else:
-            arch = dict(model)
+            arch = dict(cast(Mapping[str, Any], model))  # a network_g dict: the condition above
             scale = int(scale or arch.get('scale') or arch.get('upscale') or 4)
         if detail is not None:
             raise DDRSRError('--detail needs a zoo model with a detail knob (rrdb_ddr_real_x4), not an option file')
@@ -183,7 +185,7 @@ def load(model=None, weights=None, opt=None, device='cpu', name=None, scale=None
         network = load_into(build_generator(arch), path, hint or 'pass the matching --opt or --arch_from_model')
         name = name or os.path.splitext(os.path.basename(weights))[0]
     else:
-        zoo_name = model or DEFAULT_MODEL
+        zoo_name = str(model) if model else DEFAULT_MODEL
         entry = model_entry(zoo_name)
         arch, scale = entry['arch'], entry['scale']
         path = weights or shipped_file(zoo_name)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ddrsr.data.spec_paired_dataset import SpecPairedDataset
 from ddrsr.errors import DDRSRError
 from ddrsr.utils.figures import save_figure
+from ddrsr.utils.markdown import markdown_table
 
 DEGRADED_SPECS = ('blur2', 'noise20', 'blur2_noise20')
 
@@ -115,46 +116,39 @@ def results_markdown(report, labels, command=None):
               '']
     cell_header = 'PSNR / SSIM / NIQE' if has_niqe else 'PSNR / SSIM'
     lines += [f'Each cell is {cell_header}. The last column is the mean PSNR over {", ".join(DEGRADED_SPECS)}.', '']
-    lines.append('| model | ' + ' | '.join(specs) + ' | mean (degraded) |')
-    lines.append('|---' * (len(specs) + 2) + '|')
-    for name, row in table.items():
-        cells = []
-        for spec in specs:
-            cell = row[spec]
-            text = f'{cell["psnr"]:.2f} / {cell["ssim"]:.3f}'
-            if 'niqe' in cell:
-                text += f' / {cell["niqe"]:.2f}'
-            cells.append(text)
+    def metrics(cell):
+        return f'{cell["psnr"]:.2f} / {cell["ssim"]:.3f}' + (f' / {cell["niqe"]:.2f}' if 'niqe' in cell else '')
+
+    def mean_cell(row):
         mean = mean_psnr(row)
-        lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(cells) + f' | {"" if mean is None else f"{mean:.2f}"} |')
+        return '' if mean is None else f'{mean:.2f}'
+
+    lines += markdown_table(['model', *specs, 'mean (degraded)'],
+                            [[labels.get(name, name), *(metrics(row[spec]) for spec in specs), mean_cell(row)]
+                             for name, row in table.items()])
     if 'bicubic' in table:
-        lines += ['', '## PSNR gain over bicubic (dB)', '',
-                  '| model | ' + ' | '.join(specs) + ' |', '|---' * (len(specs) + 1) + '|']
-        for name, row in table.items():
-            if name != 'bicubic':
-                gains = [f'{row[spec]["psnr"] - table["bicubic"][spec]["psnr"]:+.2f}' for spec in specs]
-                lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(gains) + ' |')
+        lines += ['', '## PSNR gain over bicubic (dB)', '']
+        lines += markdown_table(['model', *specs], [
+            [labels.get(name, name), *(f'{row[spec]["psnr"] - table["bicubic"][spec]["psnr"]:+.2f}' for spec in specs)]
+            for name, row in table.items() if name != 'bicubic'])
     if any('blockiness' in cell for row in table.values() for cell in row.values()):
         lines += ['', '## Blockiness', '',
                   'Mean |ΔY| across the LR 8×8 JPEG block edges (HR rows and columns at multiples of '
                   f'{8 * report["scale"]}) over the mean |ΔY| across the other LR pixel edges (multiples of '
                   f'{report["scale"]}), pooled over the crops (`ddrsr.evaluation.blockiness`): ~1 means no grid; '
-                  'visible 8×8 blocks score above 1.', '',
-                  '| model | ' + ' | '.join(specs) + ' |', '|---' * (len(specs) + 1) + '|']
-        for name, row in table.items():
-            lines.append(f'| {labels.get(name, name)} | '
-                         + ' | '.join('-' if row[spec].get('blockiness') is None else f'{row[spec]["blockiness"]:.2f}'
-                                      for spec in specs) + ' |')
+                  'visible 8×8 blocks score above 1.', '']
+        lines += markdown_table(['model', *specs], [
+            [labels.get(name, name), *('-' if row[spec].get('blockiness') is None else f'{row[spec]["blockiness"]:.2f}'
+                                       for spec in specs)] for name, row in table.items()])
     per_crop_models = report.get('per_crop_model')
     for per_crop in ([per_crop_models] if isinstance(per_crop_models, str) else per_crop_models or []):
         lines += per_crop_lines(table, specs, per_crop, labels)
     checks = report.get('targets') or []
     if checks:
-        lines += ['', '## Targets', '', '| target | measured | required | met |', '|---|---|---|---|']
-        for check in checks:
-            bound = '≤' if check.get('at_most') else '≥'
-            lines.append(f'| {check["target"]} | {check["value"]:+.2f} | {bound} {check["required"]:+.2f} | '
-                         f'{"yes" if check["met"] else "**no**"} |')
+        lines += ['', '## Targets', '']
+        lines += markdown_table(['target', 'measured', 'required', 'met'], [
+            [check['target'], f'{check["value"]:+.2f}', f'{"≤" if check.get("at_most") else "≥"} {check["required"]:+.2f}',
+             'yes' if check['met'] else '**no**'] for check in checks])
     if report.get('visual'):
         lines += ['', '## Visual comparison', '',
                   'Columns: the LQ input (nearest-neighbour enlarged), bicubic, then each model, then the ground truth.',
@@ -171,13 +165,11 @@ def per_crop_lines(table, specs, per_crop, labels):
         if crops:
             lines += ['', f'## Per crop: {labels.get(per_crop, per_crop)} − bicubic (dB)', '',
                       'A mean over a few crops can be one crop: a nearly flat one (high bicubic PSNR) turns a small '
-                      'error into many dB.', '',
-                      '| crop | bicubic, ' + specs[0] + ' (dB) | ' + ' | '.join(specs) + ' |',
-                      '|---' * (len(specs) + 2) + '|']
-            for crop in crops:
-                gains = [f'{row[spec]["per_image"][crop] - bicubic[spec]["per_image"][crop]:+.2f}' for spec in specs]
-                lines.append(f'| {os.path.splitext(crop)[0]} | {bicubic[specs[0]]["per_image"][crop]:.2f} | '
-                             + ' | '.join(gains) + ' |')
+                      'error into many dB.', '']
+            lines += markdown_table(['crop', f'bicubic, {specs[0]} (dB)', *specs], [
+                [os.path.splitext(crop)[0], f'{bicubic[specs[0]]["per_image"][crop]:.2f}',
+                 *(f'{row[spec]["per_image"][crop] - bicubic[spec]["per_image"][crop]:+.2f}' for spec in specs)]
+                for crop in crops])
     return lines
 
 
@@ -245,13 +237,13 @@ def sweep_markdown(rows, specs, labels=None):
     spec, their mean, and the JPEG blockiness of the ``jpeg30`` outputs."""
     labels = labels or {}
     bicubic = rows['bicubic']
-    lines = ['| model | ' + ' | '.join(specs) + ' | mean gain | jpeg30 blockiness |', '|---' * (len(specs) + 3) + '|']
+    table = []
     for name, row in rows.items():
         gains = [row[spec]['psnr'] - bicubic[spec]['psnr'] for spec in specs]
         block = row.get('jpeg30', {}).get('blockiness')
-        lines.append(f'| {labels.get(name, name)} | ' + ' | '.join(f'{g:+.2f}' for g in gains)
-                     + f' | {sum(gains) / len(gains):+.2f} | {"-" if block is None else f"{block:.2f}"} |')
-    return '\n'.join(lines) + '\n'
+        table.append([labels.get(name, name), *(f'{g:+.2f}' for g in gains), f'{sum(gains) / len(gains):+.2f}',
+                      '-' if block is None else f'{block:.2f}'])
+    return '\n'.join(markdown_table(['model', *specs, 'mean gain', 'jpeg30 blockiness'], table)) + '\n'
 
 
 def save_before_after(photo, upsamplers, path, box=None, scale=4):

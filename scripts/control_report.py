@@ -32,6 +32,7 @@ import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
 from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
+from ddrsr.utils.markdown import markdown_table, write_text  # noqa: E402
 from ddrsr.analysis.strength import STRENGTHS, measure, spec_pairs, targets  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.results_report import draw_image_row  # noqa: E402
@@ -79,13 +80,14 @@ def markdown(args, table, noise, base, bicubic, figure, command):
              'of clean (bicubic-downsampled) training crops, stored in the model as the buffer `clean_embedding` '
              'by `scripts/compute_clean_embedding.py`. s = 0 treats the photo as clean, 1 is the photo\'s own '
              'embedding (the default, unchanged behaviour), 1.5 restores harder. Tiles share the one `e(s)`.', '',
-             '## PSNR (dB) against strength, per named spec', '',
-             '| spec | bicubic | ' + ' | '.join(f's = {s:g}' for s in STRENGTHS) + ' | best s |',
-             '|---|---:|' + '---:|' * len(STRENGTHS) + '---:|']
+             '## PSNR (dB) against strength, per named spec', '']
+    rows = []
     for spec, row in table.items():
         best = max(row, key=row.get)
-        cells = [f'**{v:.2f}**' if s == best else f'{v:.2f}' for s, v in row.items()]
-        lines.append(f'| {spec} | {bicubic[spec]:.2f} | ' + ' | '.join(cells) + f' | {best:g} |')
+        rows.append([spec, f'{bicubic[spec]:.2f}', *(f'**{v:.2f}**' if s == best else f'{v:.2f}' for s, v in row.items()),
+                     f'{best:g}'])
+    lines += markdown_table(['spec', 'bicubic', *(f's = {s:g}' for s in STRENGTHS), 'best s'], rows,
+                            align='lr' + 'r' * len(STRENGTHS) + 'r')
     verdict = targets(table, noise, base)
     residual, falls, gap = verdict['residual'], verdict['noise_falls'], verdict['clean_gap']
     lines += ['', '## Residual noise on noise20 inputs', '',
@@ -94,19 +96,20 @@ def markdown(args, table, noise, base, bicubic, figure, command):
               'so only the pixels differ. For comparison: the std of the high-frequency part of SR - HR (the residual '
               'minus its Gaussian blur of sigma 2 HR px), which also counts detail lost to smoothing, and the blind '
               'wavelet-MAD noise estimate of the output alone (small, as x4 upscaling spreads noise over several '
-              'pixels).', '',
-              '| strength | ' + ' | '.join(f'{s:g}' for s in STRENGTHS) + ' |', '|---|' + '---:|' * len(STRENGTHS),
-              '| **residual noise std** | ' + ' | '.join(f'{noise[s][0]:.2f}' for s in STRENGTHS) + ' |',
-              '| high-frequency std of SR - HR | ' + ' | '.join(f'{noise[s][1]:.2f}' for s in STRENGTHS) + ' |',
-              '| blind noise estimate of the output | ' + ' | '.join(f'{noise[s][2]:.2f}' for s in STRENGTHS) + ' |',
-              '', f'**Target: falls monotonically as strength rises: {"met" if falls else "MISSED"}** '
+              'pixels).', '']
+    measures = ('**residual noise std**', 'high-frequency std of SR - HR', 'blind noise estimate of the output')
+    lines += markdown_table(['strength', *(f'{s:g}' for s in STRENGTHS)],
+                            [[name, *(f'{noise[s][index]:.2f}' for s in STRENGTHS)] for index, name in enumerate(measures)],
+                            align='l' + 'r' * len(STRENGTHS))
+    lines += ['', f'**Target: falls monotonically as strength rises: {"met" if falls else "MISSED"}** '
               f'({residual[0]:.2f} at s = 0 to {residual[-1]:.2f} at s = 1.5'
               + ('' if falls else '; it rises between some neighbouring strengths') + ').']
-    lines += ['', '## Clean inputs: strength 0 against the clean-trained RRDB', '',
-              '| | PSNR on clean (dB) |', '|---|---:|', f'| bicubic | {bicubic["clean"]:.2f} |',
-              f'| `{args.baseline}` (plain RRDB, clean-trained) | {base["clean"]:.2f} |',
-              f'| `{args.model}`, s = 0 | {table["clean"][0.0]:.2f} |',
-              f'| `{args.model}`, s = 1 | {table["clean"][1.0]:.2f} |', '',
+    lines += ['', '## Clean inputs: strength 0 against the clean-trained RRDB', '']
+    lines += markdown_table(['', 'PSNR on clean (dB)'], [
+        ['bicubic', f'{bicubic["clean"]:.2f}'], [f'`{args.baseline}` (plain RRDB, clean-trained)', f'{base["clean"]:.2f}'],
+        [f'`{args.model}`, s = 0', f'{table["clean"][0.0]:.2f}'], [f'`{args.model}`, s = 1', f'{table["clean"][1.0]:.2f}']],
+        align='lr')
+    lines += ['',
               f'**Target: s = 0 within 0.2 dB of `{args.baseline}`: {"met" if verdict["clean_met"] else "MISSED"}** '
               f'(difference {gap:+.2f} dB{"; above it counts as met" if gap > 0.2 else ""}).', '',
               'The plain RRDB on every spec, for reference: '
@@ -148,9 +151,7 @@ def main(argv=None):
     args.count = len(pairs['clean'])
     table, noise, base, bicubic = measure(model, baseline, pairs)
     figure = crops_figure(model, pairs, args.figure, args.image_index)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w', encoding='utf-8') as f:
-        f.write(markdown(args, table, noise, base, bicubic, figure, command.strip()))
+    write_text(args.output, markdown(args, table, noise, base, bicubic, figure, command.strip()))
     print(f'control_report: wrote {args.output} and {args.figure}', file=sys.stderr)
 
 

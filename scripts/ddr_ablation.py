@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
 from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
+from ddrsr.utils.markdown import markdown_table, write_text  # noqa: E402
 from ddrsr.analysis.ablation import DEGRADED_SPECS, ablation_verdict, logged_schedule, mean_psnr  # noqa: E402
 from ddrsr.analysis.reproduction.commands import run_cli  # noqa: E402
 
@@ -98,16 +99,14 @@ def markdown(args, results, verdict, command):
              'validation photos; "mean" is over ' + ', '.join(DEGRADED_SPECS) + '.', '',
              'Learning rate of each run, as its training logs show it:', '',
              *[f'- {ARMS[arm][2]}, seed {seed}: {schedule(args, arm, seed)}' for seed in args.seeds for arm in ARMS],
-             '', '| run | seed | ' + ' | '.join(SPECS) + ' | mean |', '|---|---|' + '---|' * (len(SPECS) + 1)]
-    for seed in args.seeds:
-        for arm in ARMS:
-            row = results[arm][seed]
-            cells = ' | '.join(f'{row[spec]["psnr"]:.2f}' for spec in SPECS)
-            lines.append(f'| {ARMS[arm][2]} | {seed} | {cells} | {mean_psnr(row, strict=True):.2f} |')
-    lines += ['', '## Verdict', '', '| seed | DDR − plain, mean over the degraded specs (dB) | ≥ '
-              f'+{args.margin:.2f} |', '|---|---|---|']
-    for seed, gain in verdict.gains.items():
-        lines.append(f'| {seed} | {gain:+.2f} | {"yes" if gain >= args.margin else "**no**"} |')
+             '']
+    lines += markdown_table(['run', 'seed', *SPECS, 'mean'], [
+        [ARMS[arm][2], seed, *(f'{results[arm][seed][spec]["psnr"]:.2f}' for spec in SPECS),
+         f'{mean_psnr(results[arm][seed], strict=True):.2f}'] for seed in args.seeds for arm in ARMS])
+    lines += ['', '## Verdict', '']
+    lines += markdown_table(['seed', 'DDR − plain, mean over the degraded specs (dB)', f'≥ +{args.margin:.2f}'],
+                            [[seed, f'{gain:+.2f}', 'yes' if gain >= args.margin else '**no**']
+                             for seed, gain in verdict.gains.items()])
     outcome = ('DDR guidance beats the plain network by at least '
                f'{args.margin:.2f} dB for every seed.' if verdict.passed else
                f'DDR guidance does **not** beat the plain network by {args.margin:.2f} dB for every seed '
@@ -134,9 +133,7 @@ def main(argv=None):
     results = {arm: {seed: report['results'][tokens[arm, seed]] for seed in args.seeds} for arm in ARMS}
     verdict = ablation_verdict(results['plain'], results['ddr'], margin=args.margin)
     command = 'python scripts/ddr_ablation.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w', encoding='utf-8') as handle:
-        handle.write(markdown(args, results, verdict, command.strip()))
+    write_text(args.output, markdown(args, results, verdict, command.strip()))
     print(json.dumps({'gains': verdict.gains, 'passed': verdict.passed, 'doc': args.output}))
     return 0
 

@@ -21,7 +21,7 @@ from ddrsr.errors import DDRSRError  # noqa: E402
 from ddrsr.evaluation import bicubic_upscaler, evaluate  # noqa: E402
 from ddrsr.loader import load  # noqa: E402
 from ddrsr.results_report import default_detail, sweep_markdown  # noqa: E402
-from ddrsr.utils.atomic_file import AtomicFile  # noqa: E402
+from ddrsr.utils.markdown import write_text  # noqa: E402
 
 SPECS = ['clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30']
 
@@ -57,8 +57,7 @@ def main(argv=None):
         print(f'detail_sweep: error: {error}', file=sys.stderr)
         return 2
     if args.output:
-        with AtomicFile(args.output) as f:
-            f.write(sweep_markdown(rows, SPECS).encode('utf-8'))
+        write_text(args.output, sweep_markdown(rows, SPECS))
     print(json.dumps({'crop_size': args.crop_size, 'weights': args.weights, 'default_detail': default_detail(fade),
                       'rows': rows}, indent=1))
     return 0

@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # the repository's ddrsr, also when it is not installed
     sys.path.append(ROOT)
 from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
+from ddrsr.utils.markdown import markdown_table, write_text  # noqa: E402
 from ddrsr.analysis.reproduction.commands import copy_figure, run_cli  # noqa: E402
 from ddrsr.faig.verdicts import faig_verdict, selectivity  # noqa: E402
 METHODS = ('faig', 'ig', 'absdiff', 'random')
@@ -98,12 +99,11 @@ def verdict(sel, deg, vs, percents):
 
 
 def selectivity_table(sel, deg, vs):
-    lines = [f'| method | p | {deg} filters: drop on {deg} − drop on {vs} | {vs} filters: drop on {vs} − drop on '
-             f'{deg} | mean |', '|---|---|---|---|---|']
-    for method, by_p in sel.items():
-        for p, (a, b) in sorted(by_p.items()):
-            lines.append(f'| {NAMES[method]} | {p:g} % | {a:+.2f} dB | {b:+.2f} dB | {(a + b) / 2:+.2f} dB |')
-    return '\n'.join(lines) + '\n'
+    header = ['method', 'p', f'{deg} filters: drop on {deg} − drop on {vs}', f'{vs} filters: drop on {vs} − drop on {deg}',
+              'mean']
+    rows = [[NAMES[method], f'{p:g} %', f'{a:+.2f} dB', f'{b:+.2f} dB', f'{(a + b) / 2:+.2f} dB']
+            for method, by_p in sel.items() for p, (a, b) in sorted(by_p.items())]
+    return '\n'.join(markdown_table(header, rows)) + '\n'
 
 
 # ---------------------------------------------------------------------------------------------- the doc
@@ -155,10 +155,7 @@ def write_doc(args, runs, mask, predict, load_before, figures):
             'the threshold; the side where the clean references fall means "absent". Yes/no for both degradations '
             'gives four classes. Chance is 0.25.', '', predict['markdown_text'],
             '## Commands', '', '```bash', *predict['commands'], '```', '']
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(out))
-    return args.output
+    return write_text(args.output, '\n'.join(out))
 
 
 def main(argv=None):

@@ -34,6 +34,7 @@ import ddrsr  # noqa: E402
 
 ddrsr.register()  # basicsr's registries
 from ddrsr.utils.cli_flags import add_hidden_aliases  # noqa: E402
+from ddrsr.utils.markdown import markdown_table, write_text  # noqa: E402
 from ddrsr.data.degradations import NAMED_SPECS  # noqa: E402
 from ddrsr.inspection import ESTIMATORS, NOISE_ESTIMATOR, Inspector  # noqa: E402
 from ddrsr.inspection.accuracy import (BLUR_LEVELS, COMBINED, GROUPS, JPEG_LEVELS, NOISE_LEVELS, mae, meets,  # noqa: E402
@@ -95,21 +96,22 @@ def markdown(args, rows, confusion, tables, real, debs_note, command):
              f'blur sigma {", ".join(f"{b:g}" for b in BLUR_LEVELS)} alone; noise sigma '
              f'{", ".join(f"{n:g}" for n in NOISE_LEVELS)} alone; JPEG q {", ".join(map(str, JPEG_LEVELS))} alone; '
              f'clean; and {COMBINED} random combinations (blur U(0, 4), noise U(0, 30), q U{{30..95}}).', '',
-             '## Mean absolute error', '',
-             '| estimate | estimator | ' + ' | '.join(groups) + ' | all |', '|---|---|' + '---:|' * (len(groups) + 1)]
+             '## Mean absolute error', '']
+    error_rows = []
 
     def row(label, estimator, estimate, truth, keep=lambda r: True):
         cells = []
         for group in groups + [None]:
             value, count = mae(rows, estimate, truth, lambda r: keep(r) and (group is None or r['group'] == group))
             cells.append(f'{value:.2f}' if count else '-')
-        lines.append(f'| {label} | {estimator} | ' + ' | '.join(cells) + ' |')
+        error_rows.append([label, estimator, *cells])
 
     row('blur sigma (px)', 'DDR regressor', 'ddr_blur', 'blur')
     for name in noise_estimators:
         row('noise sigma (0-255)', {'ddr': 'DDR regressor', 'skimage': 'skimage estimate_sigma',
                                     'wavelet_mad': 'wavelet MAD (flat blocks)'}[name], f'{name}_noise', 'noise')
     row('JPEG q (JPEG samples)', 'DDR regressor', 'ddr_jpeg', 'jpeg', lambda r: r['jpeg'] > 0)
+    lines += markdown_table(['estimate', 'estimator', *groups, 'all'], error_rows, align='ll' + 'r' * (len(groups) + 1))
     detection = np.mean([(r['ddr_jpeg_p'] >= 0.5) == (r['jpeg'] > 0) for r in rows])
     blur_mae = mae(rows, 'ddr_blur', 'blur')[0]
     noise_mae = {name: mae(rows, f'{name}_noise', 'noise')[0] for name in noise_estimators}
@@ -124,35 +126,35 @@ def markdown(args, rows, confusion, tables, real, debs_note, command):
               f'`ddrsr inspect` reports `{NOISE_ESTIMATOR}` as `noise_sigma`'
               + ('' if pixel_best == NOISE_ESTIMATOR else ' (**the measurement prefers the other one: change '
                  'NOISE_ESTIMATOR in ddrsr/inspection/inspector.py**)') + ', and all of them in `noise_sigma_by_estimator`.',
-              '', '### By level (degradation alone)', '', '| degradation | level | DDR | skimage | wavelet MAD |',
-              '|---|---:|---:|---:|---:|']
-    for level in BLUR_LEVELS:
-        lines.append(f'| blur sigma | {level:g} | {mae(rows, "ddr_blur", "blur", lambda r: r["spec"] == f"blur{level:g}")[0]:.2f} | - | - |')
+              '', '### By level (degradation alone)', '']
+    levels = [['blur sigma', f'{level:g}', f'{mae(rows, "ddr_blur", "blur", lambda r: r["spec"] == f"blur{level:g}")[0]:.2f}',
+               '-', '-'] for level in BLUR_LEVELS]
     for level in (0.0,) + NOISE_LEVELS:
         name = 'clean' if level == 0 else f'noise{level:g}'
-        cells = [f'{mae(rows, f"{e}_noise", "noise", lambda r: r["spec"] == name)[0]:.2f}' for e in noise_estimators]
-        lines.append(f'| noise sigma | {level:g} | ' + ' | '.join(cells) + ' |')
-    for level in JPEG_LEVELS:
-        lines.append(f'| JPEG q | {level} | {mae(rows, "ddr_jpeg", "jpeg", lambda r: r["spec"] == f"jpeg{level}")[0]:.2f} | - | - |')
+        levels.append(['noise sigma', f'{level:g}', *(f'{mae(rows, f"{e}_noise", "noise", lambda r: r["spec"] == name)[0]:.2f}'
+                                                      for e in noise_estimators)])
+    levels += [['JPEG q', level, f'{mae(rows, "ddr_jpeg", "jpeg", lambda r: r["spec"] == f"jpeg{level}")[0]:.2f}', '-', '-']
+               for level in JPEG_LEVELS]
+    lines += markdown_table(['degradation', 'level', 'DDR', 'skimage', 'wavelet MAD'], levels, align='lrrrr')
     correct = sum(confusion[s][s] for s in NAMED_SPECS)
     total = sum(sum(v.values()) for v in confusion.values())
     lines += ['', '## Nearest named spec', '', f'Accuracy {100 * correct / total:.1f} % ({correct} of {total} crops). '
-              'Rows: the true spec; columns: the spec `inspect` named.', '',
-              '| true \\ named | ' + ' | '.join(NAMED_SPECS) + ' |', '|---|' + '---:|' * len(NAMED_SPECS)]
-    lines += [f'| {spec} | ' + ' | '.join(str(confusion[spec][o]) for o in NAMED_SPECS) + ' |' for spec in NAMED_SPECS]
+              'Rows: the true spec; columns: the spec `inspect` named.', '']
+    lines += markdown_table(['true \\ named', *NAMED_SPECS], [[spec, *(confusion[spec][o] for o in NAMED_SPECS)]
+                                                              for spec in NAMED_SPECS], align='l' + 'r' * len(NAMED_SPECS))
     exact, count = tables
     lines += ['', '## JPEG quality from the quantization tables', '',
               f'The crops saved at q 30, 35, ..., 95: Pillow {exact["Pillow"]} of {count} exact, OpenCV '
               f'{exact["OpenCV"]} of {count} exact (both use the IJG tables, so the reading is exact by construction; '
               'a file written with other tables is reported as "q ~N, non-IJG tables").', '',
-              '## Real files', '', debs_note, '',
-              '| file | q (tables) | DDR q | P(JPEG) | DDR noise | noise (' + NOISE_ESTIMATOR + ') | DDR blur | nearest spec |',
-              '|---|---|---:|---:|---:|---:|---:|---|']
-    for result in real:
-        ddr = result['ddr']
-        lines.append(f'| {os.path.basename(result["file"])} | {result["jpeg"]["text"]} | {ddr["jpeg_quality_if_jpeg"]:.0f} | '
-                     f'{ddr["jpeg_probability"]:.2f} | {ddr["noise_sigma"]:.1f} | {result["noise_sigma"]:.1f} | '
-                     f'{ddr["blur_sigma"]:.2f} | {result["nearest_spec"]["name"]} ({result["nearest_spec"]["confidence"]:.2f}) |')
+              '## Real files', '', debs_note, '']
+    lines += markdown_table(
+        ['file', 'q (tables)', 'DDR q', 'P(JPEG)', 'DDR noise', f'noise ({NOISE_ESTIMATOR})', 'DDR blur', 'nearest spec'],
+        [[os.path.basename(result['file']), result['jpeg']['text'], f'{result["ddr"]["jpeg_quality_if_jpeg"]:.0f}',
+          f'{result["ddr"]["jpeg_probability"]:.2f}', f'{result["ddr"]["noise_sigma"]:.1f}', f'{result["noise_sigma"]:.1f}',
+          f'{result["ddr"]["blur_sigma"]:.2f}',
+          f'{result["nearest_spec"]["name"]} ({result["nearest_spec"]["confidence"]:.2f})'] for result in real],
+        align='llrrrrrl')
     jpegs = [r for r in real if r['jpeg']['quality'] is not None]
     if jpegs:
         real_mae = np.mean([abs(r['ddr']['jpeg_quality_if_jpeg'] - r['jpeg']['quality']) for r in jpegs])
@@ -195,9 +197,7 @@ def main(argv=None):
     else:
         note += ' (the Debian JPEGs were skipped: `--debs none`).'
     real = [inspector.inspect_file(path) for path in real_paths]
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w', encoding='utf-8') as f:
-        f.write(markdown(args, rows, confusion, tables, real, note, command))
+    write_text(args.output, markdown(args, rows, confusion, tables, real, note, command))
     print(f'inspect_report: wrote {args.output}', file=sys.stderr)
 
 

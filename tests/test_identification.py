@@ -14,7 +14,7 @@ from ddrsr.analysis import distortions
 from ddrsr.analysis.brisque import FEATURE_NAMES, brisque_features, fit_aggd, fit_ggd
 from ddrsr.analysis.distortions import (CLASSES, DEFAULT_LEVELS, build_distortion_set, distort, fast_fading,
                                         flip_bits, payload_range)
-from ddrsr.analysis.identification import identify, layer_features, markdown_table, write_report
+from ddrsr.analysis.identification import identification_markdown, identify, layer_features, write_identification_report
 from ddrsr.archs import SRResNet
 from ddrsr.errors import DDRSRError
 
@@ -167,11 +167,11 @@ def test_identify_end_to_end_on_tiny_data(photos, tmp_path):
     assert results['ddr']['pca_dim'] == 20 == results['brisque']['pca_dim']  # min(pca_dim, 36 features)
     assert results['ddr_stats']['feature_dim'] == 16 and results['ddr_stats']['pca_dim'] == 16  # 8 means + 8 stds
     assert results['brisque']['accuracy'] > 0.4  # chance is 0.2; WN and JPEG are easy even here
-    report = write_report(results, dataset.summary(), str(tmp_path / 'out'))
+    report = write_identification_report(results, dataset.summary(), str(tmp_path / 'out'))
     assert report['table'].splitlines()[0] == '| method | GB | WN | JPEG | JP2K | FF | ALL |'
     assert json.load(open(report['json']))['results']['ddr']['accuracy'] == results['ddr']['accuracy']
     assert os.path.getsize(report['plot']) > 0
-    assert markdown_table(results).count('\n') == 6
+    assert identification_markdown(results).count('\n') == 6
 
 
 def test_layer_features_flat_pooled_and_stats_in_one_pass(photos):

@@ -4,8 +4,10 @@
 ``nn.Module`` whose forward takes ``(B, 3, p, p)``, at any layer name of ``named_modules()``.
 """
 from dataclasses import dataclass, field
+from typing import Mapping, Optional, Union
 
 import numpy as np
+import torch
 from torch import nn
 
 from ddrsr.errors import DDRSRError
@@ -47,7 +49,9 @@ class LayerAnalysis:
                 f'WD {format_score(self.scores["wd"])}, BD {format_score(self.scores["bd"])}')
 
 
-def analyze_layer(model, layer, sets, runs=5, perplexity=None, device=None, progress=True):
+def analyze_layer(model: nn.Module, layer: str, sets: Mapping[str, torch.Tensor], runs: int = 5,
+                  perplexity: Optional[float] = None, device: Union[str, torch.device, None] = None,
+                  progress: bool = True) -> 'LayerAnalysis':
     """How clearly the features at ``layer`` separate the sets (their degradations).
 
     Args:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ddrsr.archs.module_utils import get_layer, run_until
 from ddrsr.errors import DDRSRError
+from ddrsr.utils.markdown import markdown_table, write_text
 
 from .brisque import brisque_batch
 from .classifiers import fit_predict_svm, predict, train_resnet18
@@ -160,14 +161,12 @@ def identify(dataset, methods=METHODS, model=None, layer='body.7', pca_dim=120, 
     return results
 
 
-def markdown_table(results, names=None):
+def identification_markdown(results, names=None):
     """The paper-shaped table: one row per method, columns GB, WN, JPEG, JP2K, FF (precision), ALL (accuracy)."""
     names = names or {}
-    lines = ['| method | ' + ' | '.join(CLASSES) + ' | ALL |', '|---|' + '---:|' * (len(CLASSES) + 1)]
-    for method, result in results.items():
-        cells = [f'{result["precision"][name]:.3f}' for name in CLASSES] + [f'**{result["accuracy"]:.3f}**']
-        lines.append(f'| {names.get(method, method)} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
+    rows = [[names.get(method, method), *(f'{result["precision"][name]:.3f}' for name in CLASSES),
+             f'**{result["accuracy"]:.3f}**'] for method, result in results.items()]
+    return '\n'.join(markdown_table(['method', *CLASSES, 'ALL'], rows, align='l' + 'r' * (len(CLASSES) + 1))) + '\n'
 
 
 def plot_confusions(results, path, names=None):
@@ -198,19 +197,17 @@ def plot_confusions(results, path, names=None):
     return path
 
 
-def write_report(results, dataset_summary, out, names=None):
+def write_identification_report(results, dataset_summary, out, names=None):
     """Write ``identification.md``, ``identification.json`` and ``identification.png`` into ``out``.
 
     Returns:
         dict: ``{'markdown': path, 'json': path, 'plot': path, 'table': markdown text}``.
     """
     os.makedirs(out, exist_ok=True)
-    table = markdown_table(results, names)
+    table = identification_markdown(results, names)
     paths = {key: os.path.join(out, f'identification.{ext}') for key, ext in (('markdown', 'md'), ('json', 'json'),
                                                                                 ('plot', 'png'))}
-    with open(paths['markdown'], 'w') as f:
-        f.write(table)
-    with open(paths['json'], 'w') as f:
-        json.dump({'dataset': dataset_summary, 'results': results}, f, indent=2)
+    write_text(paths['markdown'], table)
+    write_text(paths['json'], json.dumps({'dataset': dataset_summary, 'results': results}, indent=2))
     plot_confusions(results, paths['plot'], names)
     return {**paths, 'table': table}

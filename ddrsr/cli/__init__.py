@@ -11,6 +11,7 @@ import argparse
 import json
 import shlex
 import sys
+from typing import Optional, Sequence
 
 from ddrsr.errors import DDRSRError
 from ddrsr.utils.cli_flags import add_hidden_aliases
@@ -20,7 +21,7 @@ from ddrsr.utils.cli_flags import add_hidden_aliases
 COMMAND_MODULES = ('upscale', 'train', 'data', 'export', 'evaluate', 'analysis', 'identify', 'faig', 'inspect', 'serve')
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = argparse.ArgumentParser(prog='ddrsr', description='Blind SR guided by deep degradation representations.')
@@ -31,7 +32,7 @@ def build_parser():
     return add_hidden_aliases(parser)  # one spelling per flag in --help; the old ones still parse
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Reports that quote the command which produced them (e.g. `ddrsr evaluate --output`) read this.

@@ -1,9 +1,9 @@
 """``ddrsr evaluate``: PSNR/SSIM per named spec against bicubic (ddrsr.evaluation), optionally a report."""
-import os
 
 from ddrsr.cli._common import add_device, parser_with_example
 from ddrsr.errors import DDRSRError
 from ddrsr.defaults import PRECISIONS
+from ddrsr.utils.markdown import write_text
 
 
 def cmd_evaluate(args):
@@ -48,9 +48,7 @@ def cmd_evaluate(args):
                                                   crop_size=args.crop_size, image_index=args.visual_image,
                                                   seed=args.seed, device=device)
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, 'w', encoding='utf-8') as handle:
-            handle.write(results_markdown(report, labels, command=getattr(args, 'command_line', None)))
+        write_text(args.output, results_markdown(report, labels, command=getattr(args, 'command_line', None)))
         report['markdown'] = args.output
     return report
 

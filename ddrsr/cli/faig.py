@@ -9,6 +9,7 @@ import time
 
 from ddrsr.cli._common import add_device, parser_with_example
 from ddrsr.errors import DDRSRError
+from ddrsr.utils.markdown import write_text
 
 DEFAULT_ARCH = 'rrdb_bn_x4_lite'
 MODEL_HELP = ('zoo model name (its shipped weights) or checkpoint path (BasicSR .pth; the architecture comes '
@@ -38,13 +39,6 @@ def _models(args, device, baseline=True):
     base = load_faig_model(args.baseline, args.arch, device, 'baseline')
     check_same_architecture(base.network, target.network)
     return base, target
-
-
-def _write(path, text):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
 
 
 def _load_rankings(paths):
@@ -102,8 +96,8 @@ def cmd_faig_mask(args):
     table = masking_table(baseline.network, target.network, rankings, hr, args.specs, args.percents, target.scale,
                           args.seed, args.batch)
     table.update({'rankings': args.ranking, 'baseline': args.baseline, 'target': args.target, 'hr': args.hr})
-    markdown = _write(os.path.join(args.output, 'masking.md'), masking_markdown(table))
-    table_json = _write(os.path.join(args.output, 'masking.json'), json.dumps(table, indent=2))
+    markdown = write_text(os.path.join(args.output, 'masking.md'), masking_markdown(table))
+    table_json = write_text(os.path.join(args.output, 'masking.json'), json.dumps(table, indent=2))
     plot = plot_psnr_drop(table, os.path.join(args.output, 'masking_drop.png'))
     print(masking_markdown(table), file=sys.stderr)
     return {**table, 'markdown': markdown, 'json': table_json, 'plot': plot}
@@ -128,11 +122,11 @@ def cmd_faig_predict(args):
         test_hr = hr_crops(None, args.crop, args.images, args.seed, scale=target.scale, paths=test_paths)
     results = [prediction_accuracy(target.network, ranking, fit_hr, test_hr, args.percent, target.scale, args.seed,
                                    args.batch) for ranking in rankings]
-    markdown = _write(os.path.join(args.output, 'prediction.md'), prediction_markdown(results))
+    markdown = write_text(os.path.join(args.output, 'prediction.md'), prediction_markdown(results))
     result = {'rankings': args.ranking, 'target': args.target, 'hr': args.hr, 'fit_hr': args.fit_hr or args.hr,
               'split': 'alternate images of --hr' if fit_paths else 'separate folders', 'percent': args.percent,
               'results': results}
-    result_json = _write(os.path.join(args.output, 'prediction.json'), json.dumps(result, indent=2))
+    result_json = write_text(os.path.join(args.output, 'prediction.json'), json.dumps(result, indent=2))
     print(prediction_markdown(results), file=sys.stderr)
     return {**result, 'markdown': markdown, 'json': result_json}
 

@@ -24,7 +24,7 @@ def cmd_identify(args):
     import time
 
     from ddrsr.analysis.distortions import build_distortion_set
-    from ddrsr.analysis.identification import METHODS, identify, write_report
+    from ddrsr.analysis.identification import METHODS, identify, write_identification_report
     from ddrsr.archs.module_utils import get_layer
     from ddrsr.utils.device import resolve_device
     from ddrsr.loader import load
@@ -48,7 +48,7 @@ def cmd_identify(args):
                        cnn_epochs=args.cnn_epochs, cnn_batch=args.cnn_batch, cnn_lr=args.cnn_lr, cnn_crop=args.cnn_crop,
                        seed=args.seed, device=device)
     names = {method: label.format(model=args.model, layer=args.layer) for method, label in METHOD_NAMES.items()}
-    report = write_report(results, summary, args.output, names)
+    report = write_identification_report(results, summary, args.output, names)
     print(report['table'], file=sys.stderr)
     return {'dataset': summary, 'results': results, 'table_markdown': report['table'], 'markdown': report['markdown'],
             'json': report['json'], 'plot': report['plot'], 'seconds': round(time.perf_counter() - started, 1)}

@@ -18,6 +18,7 @@ The loop and its policy are library code: :func:`ddrsr.inference.folder.upscale_
 import argparse
 import sys
 import warnings
+from typing import Optional, Sequence
 
 from ddrsr.cli._common import error_line, progress
 from ddrsr.errors import DDRSRError
@@ -28,7 +29,7 @@ EPILOG = ('examples:\n  python inference.py -i inputs -o results -n rrdb_ddr_rea
 DESCRIPTION = 'Blind super-resolution of photos with a DDR-guided RRDBNet.'
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags of ``python inference.py`` (Real-ESRGAN's, where they apply)."""
     from ddrsr.defaults import BACKENDS, DEFAULT_TILE_PAD, MAX_PIXELS as DEFAULT_MAX_PIXELS, PRECISIONS
     from ddrsr.zoo import DEFAULT_MODEL, MODELS
@@ -75,7 +76,7 @@ def add_arguments(parser):
     return parser
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python inference.py``."""
     from ddrsr.utils.cli_flags import add_hidden_aliases
 
@@ -104,12 +105,12 @@ def _pixel_count(text):
     return int(value)
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python inference.py``: parse ``argv`` and run; returns the exit status."""
     return cmd_upscale(build_parser().parse_args(argv))
 
 
-def cmd_upscale(args):
+def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale every input of ``args``; returns the exit status (0, 1 if any input failed, 2, 130 or 143)."""
     from ddrsr.inference.folder import Tally
     from ddrsr.utils.interruption import Interrupted, StopOnSignal

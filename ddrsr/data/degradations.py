@@ -17,7 +17,7 @@ on the same device as the images.
 import functools
 import re
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -268,7 +268,8 @@ def _jpeg_quantized(images, quality):
     return quantize(jpeg(images, quality))
 
 
-def degrade(hr, params, scale, generator=None, compiled=False):
+def degrade(hr: torch.Tensor, params: DegradationParams, scale: int, generator: Optional[torch.Generator] = None,
+            compiled: bool = False) -> torch.Tensor:
     """Synthesize a low-quality batch from a high-resolution batch.
 
     Args:
@@ -343,7 +344,7 @@ from ddrsr.defaults import NAMED_SPECS  # noqa: E402
 _TOKEN = re.compile(r'^(blur|noise|jpeg)(\d+(?:\.\d+)?)$')
 
 
-def parse_spec(name):
+def parse_spec(name: Union[str, 'DegradationSpec']) -> 'DegradationSpec':
     """Turn a spec name such as ``blur2_noise20`` into a :class:`DegradationSpec`.
 
     Tokens: ``clean``; ``blur<sigma>`` (Gaussian blur of width sigma on the LR, 15x15 kernel);
@@ -369,7 +370,7 @@ def parse_spec(name):
                            jpeg_quality=int(quality))
 
 
-def degrade_with_spec(hr, spec, scale, seed=0):
+def degrade_with_spec(hr: torch.Tensor, spec: Union[str, 'DegradationSpec'], scale: int, seed: int = 0) -> torch.Tensor:
     """Apply a named spec deterministically: same input, spec and seed give the same output on a device.
 
     ``hr`` is a float ``(B, 3, H, W)`` tensor in [0, 1] (DDRSRError otherwise); returns

@@ -5,7 +5,7 @@
 """
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -53,7 +53,7 @@ class RandomDegradation:
     compile: bool = False  # torch.compile the blur and the JPEG codec (see degrade)
 
     @classmethod
-    def from_options(cls, options):
+    def from_options(cls, options: Optional[Mapping[str, Any]]) -> 'RandomDegradation':
         """Build from an option-file dict; unknown keys give a DDRSRError naming the key."""
         options = dict(options or {})
         known = list(cls.__dataclass_fields__)
@@ -64,7 +64,7 @@ class RandomDegradation:
         self.validate()
         return self
 
-    def validate(self):
+    def validate(self) -> None:
         if self.blur_stage not in BLUR_STAGES:
             raise DDRSRError(f'degradation blur_stage must be one of {BLUR_STAGES}, got {self.blur_stage!r}')
         bad = [m for m in self.resize_modes if m not in RESIZE_MODES]
@@ -84,7 +84,8 @@ class RandomDegradation:
             if not 0 <= getattr(self, name) <= 1:
                 raise DDRSRError(f'degradation {name} must be a probability in [0, 1]')
 
-    def sample(self, batch_size, generator, device='cpu'):
+    def sample(self, batch_size: int, generator: torch.Generator,
+               device: Union[str, torch.device] = 'cpu') -> DegradationParams:
         """Draw :class:`DegradationParams` for ``batch_size`` samples with ``generator`` (on ``device``)."""
         def uniform(low_high):
             low, high = low_high
@@ -129,7 +130,7 @@ class RandomDegradation:
                                  jpeg_quality_pre=quality_pre,
                                  steps=frozenset(name for name, prob in probabilities.items() if prob > 0))
 
-    def __call__(self, hr, scale, generator):
+    def __call__(self, hr: torch.Tensor, scale: int, generator: torch.Generator) -> torch.Tensor:
         """Degrade ``hr`` with freshly sampled parameters: float ``(B, 3, H, W)`` in [0, 1] ->
         ``(B, 3, H // scale, W // scale)``. ``generator`` lives on ``hr.device``. DDRSRError for another shape."""
         check_image_batch(hr, 'RandomDegradation: hr')

@@ -24,6 +24,7 @@ modules are never changed: parameters are swapped in with ``torch.func.functiona
 import contextlib
 import sys
 import time
+from typing import Optional
 
 import torch
 from torch.func import functional_call, grad, vmap
@@ -140,6 +141,7 @@ def _path_attribution(model, filters, names, tensors, steps, point, loss_fn, fac
                 for name in conv_names:
                     accumulated[name] += grads[name]
             bar.update(1)
+        assert accumulated is not None  # steps >= 1: _check_steps ran in every caller
         rows = []
         for layer in filters.layers:
             mean_grad = accumulated[layer.param] / steps
@@ -224,8 +226,9 @@ def random_scores(num_filters, seed=0):
     return torch.rand(num_filters, generator=torch.Generator().manual_seed(int(seed)))
 
 
-def attribute(baseline, target, hr, deg='blur2', vs='noise20', method='faig', steps=100, scale=None, batch_size=10,
-              seed=0, progress=True):
+def attribute(baseline: Optional[torch.nn.Module], target: torch.nn.Module, hr: torch.Tensor, deg: str = 'blur2',
+              vs: str = 'noise20', method: str = 'faig', steps: int = 100, scale: Optional[int] = None,
+              batch_size: int = 10, seed: int = 0, progress: bool = True) -> Ranking:
     """Rank every conv filter of ``target`` by how specific it is to degradation ``deg`` against ``vs``.
 
     Args:

@@ -8,21 +8,27 @@ models differ only in conv weights.
 """
 import copy
 import sys
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Union
 
 import torch
 from tqdm import tqdm
 
 from ddrsr.errors import DDRSRError, check_image_batch
 from ddrsr.evaluation import psnr_y  # noqa: F401  (also importable from here, where it used to live)
+from ddrsr.utils.markdown import markdown_table
 
 from .attribution import evaluating, infer_scale, model_device
 from .data import combine_specs, degrade
 from .filters import FilterIndex, check_same_architecture
 
+if TYPE_CHECKING:
+    from .ranking import Ranking
+
 from ddrsr.defaults import FAIG_PERCENTS as PERCENTS  # noqa: E402
 
 
-def mask_filters(baseline, target, indices):
+def mask_filters(baseline: torch.nn.Module, target: torch.nn.Module,
+                 indices: Union[torch.Tensor, Sequence[int]]) -> torch.nn.Module:
     """A copy of ``target`` whose filters at flat ``indices`` are the baseline's. Neither input changes.
 
     Args:
@@ -43,7 +49,8 @@ def mask_filters(baseline, target, indices):
     return masked
 
 
-def mask(baseline, target, ranking, percent, which='deg'):
+def mask(baseline: torch.nn.Module, target: torch.nn.Module, ranking: 'Ranking', percent: float,
+         which: str = 'deg') -> torch.nn.Module:
     """Copy of ``target`` with the baseline's filters at the ranking's top ``percent`` % for ``deg`` or ``vs``.
 
     Args:
@@ -79,8 +86,10 @@ def evaluate_psnr(model, hr, lqs, scale, batch_size=10):
     return results
 
 
-def masking_table(baseline, target, rankings, hr, specs=None, percents=PERCENTS, scale=None, seed=0, batch_size=10,
-                  progress=True):
+def masking_table(baseline: torch.nn.Module, target: torch.nn.Module, rankings: Sequence['Ranking'],
+                  hr: torch.Tensor, specs: Optional[Sequence[str]] = None, percents: Sequence[float] = PERCENTS,
+                  scale: Optional[int] = None, seed: int = 0, batch_size: int = 10,
+                  progress: bool = True) -> Dict[str, Any]:
     """PSNR of the target with each ranking's top-p% filters (for ``deg`` and for ``vs``) masked.
 
     Args:
@@ -126,11 +135,9 @@ def masking_table(baseline, target, rankings, hr, specs=None, percents=PERCENTS,
 def masking_markdown(table):
     """The masking table as Markdown: PSNR (drop) per spec, one row per method, masked set and p."""
     specs = table['specs']
-    lines = ['| method | masked filters | p | ' + ' | '.join(f'{spec} PSNR (drop)' for spec in specs) + ' |',
-             '|---|---|---|' + '---|' * len(specs)]
-    for name, values in table['reference'].items():
-        lines.append(f'| {name} (unmasked) | none | 0 % | ' + ' | '.join(f'{values[s]:.2f}' for s in specs) + ' |')
-    for row in table['rows']:
-        cells = ' | '.join(f'{row["psnr"][s]:.2f} ({row["drop"][s]:+.2f})' for s in specs)
-        lines.append(f'| {row["method"]} | {row["filters_for"]} | {row["percent"]:g} % | {cells} |')
-    return '\n'.join(lines) + '\n'
+    rows = [[f'{name} (unmasked)', 'none', '0 %', *(f'{values[s]:.2f}' for s in specs)]
+            for name, values in table['reference'].items()]
+    rows += [[row['method'], row['filters_for'], f'{row["percent"]:g} %',
+              *(f'{row["psnr"][s]:.2f} ({row["drop"][s]:+.2f})' for s in specs)] for row in table['rows']]
+    header = ['method', 'masked filters', 'p', *(f'{spec} PSNR (drop)' for spec in specs)]
+    return '\n'.join(markdown_table(header, rows)) + '\n'

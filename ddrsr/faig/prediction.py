@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ddrsr.errors import DDRSRError
+from ddrsr.utils.markdown import markdown_table
 
 from .attribution import evaluating, infer_scale, model_device
 from .data import combine_specs, degrade
@@ -253,15 +254,12 @@ def prediction_markdown(results):
         return ''
     classes = results[0]['classes']
     degs = list(results[0]['per_degradation'])
-    lines = ['| method | accuracy (4 classes) | ' + ' | '.join(f'{c}' for c in classes) + ' | '
-             + ' | '.join(f'{d} yes/no' for d in degs) + ' |', '|---|---|' + '---|' * (len(classes) + len(degs))]
+    lines = markdown_table(
+        ['method', 'accuracy (4 classes)', *classes, *(f'{d} yes/no' for d in degs)],
+        [[r['method'], f'{r["accuracy"]:.3f}', *(f'{r["per_class"][c]:.2f}' for c in classes),
+          *(f'{r["per_degradation"][d]:.2f}' for d in degs)] for r in results])
     for r in results:
-        lines.append(f'| {r["method"]} | {r["accuracy"]:.3f} | '
-                     + ' | '.join(f'{r["per_class"][c]:.2f}' for c in classes)
-                     + ' | ' + ' | '.join(f'{r["per_degradation"][d]:.2f}' for d in degs) + ' |')
-    for r in results:
-        lines += ['', f'Confusion matrix, {r["method"]} (rows: truth, columns: prediction):', '',
-                  '| truth \\ predicted | ' + ' | '.join(classes) + ' |', '|---|' + '---|' * len(classes)]
-        lines += [f'| {c} | ' + ' | '.join(str(v) for v in row) + ' |' for c, row in zip(classes, r['confusion'])]
+        lines += ['', f'Confusion matrix, {r["method"]} (rows: truth, columns: prediction):', '']
+        lines += markdown_table(['truth \\ predicted', *classes], [[c, *row] for c, row in zip(classes, r['confusion'])])
     return '\n'.join(lines) + '\n'
 

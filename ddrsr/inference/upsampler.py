@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import warnings
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import cv2
 import numpy as np
@@ -30,6 +31,9 @@ from ddrsr.inference.torch_backend import (NonFinite, TorchBackend, _NonFinite, 
                                            resolve_precision)
 from ddrsr.zoo import DEFAULT_MODEL
 
+if TYPE_CHECKING:
+    from ddrsr.loader import LoadedModel
+
 from ddrsr.defaults import DEFAULT_EMBED_CROP, DEFAULT_TILE_PAD  # noqa: E402,F401
 #: Range of ``strength``: 0 treats the photo as clean, 1 is its own degradation, 1.5 restores harder.
 STRENGTH_RANGE = (0.0, 1.5)
@@ -38,7 +42,7 @@ STRENGTH_RANGE = (0.0, 1.5)
 AUTO_STRENGTH = 'auto'
 
 
-def check_strength(strength):
+def check_strength(strength: Union[float, str]) -> Union[float, str]:
     """``strength`` as a float in :data:`STRENGTH_RANGE`; DDRSRError otherwise.
 
     >>> check_strength('0.5')
@@ -62,7 +66,7 @@ class BackendFallbackWarning(RuntimeWarning):
     """``backend='auto'`` wanted onnxruntime but could not use it, and runs torch instead."""
 
 
-def choose_backend(backend, device):
+def choose_backend(backend: str, device: Union[str, torch.device]) -> str:
     """The engine for ``backend`` on ``device``: ``'auto'`` is onnxruntime on the CPU (docs/BENCHMARKS.md
     measures it within a few % of torch channels-last there, 0.97x, with equal outputs) and torch on CUDA (fp16 and
     cuDNN's NHWC kernels).
@@ -147,10 +151,19 @@ class Upsampler:
     (40, 48, 3)
     """
 
-    def __init__(self, model_name=DEFAULT_MODEL, weights=None, device='auto', tile=0, tile_pad=DEFAULT_TILE_PAD,
-                 half=None, backend='auto', onnx_dir=None, model=None, embed_crop=DEFAULT_EMBED_CROP,
-                 channels_last=True, max_pixels=DEFAULT_MAX_PIXELS, strength=1.0, detail=None, precision='auto',
-                 on_tile=None):
+    #: The strength each photo runs at (a number, or ``'auto'``: asked of ``ddrsr inspect`` per photo).
+    _strength: Union[float, str]
+    #: What the last photo ran at, and why (strength auto); None before the first photo.
+    last_strength: Optional[float]
+    last_strength_basis: Optional[object]
+
+    def __init__(self, model_name: str = DEFAULT_MODEL, weights: Optional[str] = None, device: str = 'auto',
+                 tile: int = 0, tile_pad: int = DEFAULT_TILE_PAD, half: Optional[bool] = None, backend: str = 'auto',
+                 onnx_dir: Optional[str] = None, model: Union['LoadedModel', torch.nn.Module, None] = None,
+                 embed_crop: int = DEFAULT_EMBED_CROP, channels_last: bool = True,
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, strength: Union[float, str] = 1.0,
+                 detail: Optional[float] = None, precision: str = 'auto',
+                 on_tile: Optional[Callable[[int, int], None]] = None) -> None:
         if backend not in BACKENDS:
             raise DDRSRError(f'unknown backend {backend!r}; use {", ".join(BACKENDS)}')
         if tile < 0 or tile_pad < 0:
@@ -164,10 +177,10 @@ class Upsampler:
             raise DDRSRError('detail is chosen when the weights are loaded: pass ddrsr.loader.load(name, detail=...) '
                              'as model, or a model_name with detail')
         loaded = load(model_name, weights=weights, device='cpu', detail=detail) if model is None else as_loaded(model)
-        model = loaded.network
+        network = loaded.network
         self.loaded, self.scale, self.model_name, self.use_ddr = loaded, loaded.scale, loaded.name, loaded.use_ddr
         self.tile, self.tile_pad, self.embed_crop = tile, tile_pad, embed_crop
-        self._clean = model.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
+        self._clean = network.clean_embedding.detach().float().cpu().clone() if loaded.has_clean_embedding else None
         self.last_strength, self.last_strength_basis = None, None  # what the last photo ran at (strength auto)
         self.strength, self.on_tile = strength, on_tile
         if half is not None:
@@ -202,25 +215,25 @@ class Upsampler:
                 if self.precision_name == 'int8':  # auto chose int8: torch runs the model's fp32 instead
                     self.precision_name = 'fp32'
         if self.backend_name == 'torch':
-            self.backend = TorchBackend(model, self.device, self.precision_name, channels_last)
+            self.backend = TorchBackend(network, self.device, self.precision_name, channels_last)
 
     @property
-    def half(self):
+    def half(self) -> bool:
         """Whether the network runs in fp16 now."""
         return self.precision_name == 'fp16'
 
     @property
-    def model(self):
+    def model(self) -> Optional[torch.nn.Module]:
         """The torch network (torch backend only)."""
         return getattr(self.backend, 'model', None)
 
     @property
-    def strength(self):
+    def strength(self) -> Union[float, str]:
         """Restoration strength (0 to 1.5, or ``'auto'``); see the class docstring."""
         return self._strength
 
     @strength.setter
-    def strength(self, value):
+    def strength(self, value: Union[float, str]) -> None:
         if value == AUTO_STRENGTH:
             if not self.use_ddr:
                 raise DDRSRError(f'strength auto needs a DDR model; {self.model_name!r} has no DDR embedding')
@@ -248,7 +261,7 @@ class Upsampler:
         """
         if not self.use_ddr:
             return None
-        strength = self._photo_strength(lq) if self._strength == AUTO_STRENGTH else self._strength
+        strength = self._photo_strength(lq) if self._strength == AUTO_STRENGTH else float(self._strength)
         self.last_strength = strength
         embedding = self.backend.encode(centre_crop(lq, self.embed_crop))
         return embedding if strength == 1 else steer_embedding(embedding, self._clean, strength)
@@ -293,7 +306,7 @@ class Upsampler:
             raise DDRSRError(f'outscale must be a positive number, got {outscale!r}')
         return max(1, int(round(height * outscale))), max(1, int(round(width * outscale)))
 
-    def enhance_tensor(self, lq):
+    def enhance_tensor(self, lq: torch.Tensor) -> torch.Tensor:
         """Super-resolve a batch of photos given as a tensor, each photo with its own embedding.
 
         Tiling, fp16 and ``strength`` work as in :meth:`enhance`; the output is at the network's scale.
@@ -319,7 +332,7 @@ class Upsampler:
         outputs = [torch.from_numpy(self._run_tensor(photo[None])).permute(2, 0, 1) for photo in lq]
         return torch.stack(outputs).clamp_(0.0, 1.0)
 
-    def enhance_data(self, image, outscale=None):
+    def enhance_data(self, image: ImageData, outscale: Optional[float] = None) -> ImageData:
         """Super-resolve an :class:`ImageData` and return a new one (same alpha/grey/bit-depth/metadata).
 
         Alpha is resized with bicubic interpolation, not run through the network: it is a mask, not a
@@ -346,7 +359,7 @@ class Upsampler:
             sr = np.repeat(sr.mean(axis=2, keepdims=True), 3, axis=2)
         return dataclasses.replace(image, rgb=sr, alpha=alpha)
 
-    def enhance(self, img, outscale=None):
+    def enhance(self, img: np.ndarray, outscale: Optional[float] = None) -> np.ndarray:
         """Super-resolve one RGB(A) or grey array.
 
         Args:
@@ -382,7 +395,7 @@ class Upsampler:
 
     # ----------------------------------------------------------------------------------------- files
     @staticmethod
-    def output_path(out_path, image, ext='auto'):
+    def output_path(out_path: str, image: ImageData, ext: str = 'auto') -> str:
         """The file name actually written: ``ext`` png/jpg forces that suffix; ``auto`` keeps the suffix of
         ``out_path`` when that format can hold the result (JPEG has no alpha and no 16 bits), else png."""
         stem, suffix = os.path.splitext(out_path)
@@ -395,7 +408,8 @@ class Upsampler:
             keeps = image.bit_depth == 8 and (image.alpha is None or suffix.lower() == '.webp')
         return out_path if keeps else f'{stem}.png'
 
-    def upscale_file(self, in_path, out_path, outscale=None, ext='auto', overwrite=False):
+    def upscale_file(self, in_path: str, out_path: str, outscale: Optional[float] = None, ext: str = 'auto',
+                     overwrite: bool = False) -> 'FileResult':
         """Read ``in_path``, super-resolve it and write it atomically next to ``out_path``'s name.
 
         The suffix of the written file follows :meth:`output_path`. The input is never overwritten; an

@@ -11,6 +11,7 @@ The house convention, for ``ddrsr``, ``python inference.py`` and the scripts:
 so commands written before the convention keep working.
 """
 import argparse
+from typing import Set
 
 #: Older spellings -> the house spelling they stand for.
 RENAMED = {
@@ -22,7 +23,7 @@ RENAMED = {
 }
 
 
-def is_house_spelling(flag):
+def is_house_spelling(flag: str) -> bool:
     """Whether long flag ``flag`` follows the convention (no hyphen inside, not a renamed one).
 
     >>> is_house_spelling('--tile_pad'), is_house_spelling('--tile-pad'), is_house_spelling('--model_name')
@@ -31,14 +32,14 @@ def is_house_spelling(flag):
     return flag not in RENAMED and '-' not in flag[2:]
 
 
-def _aliases(option):
+def _aliases(option: str) -> Set[str]:
     if not option.startswith('--'):
         return set()
     spellings = {option} | {old for old, new in RENAMED.items() if new == option}
     return (spellings | {'--' + spelling[2:].replace('_', '-') for spelling in spellings}) - {option}
 
 
-def add_hidden_aliases(parser):
+def add_hidden_aliases(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Accept the hyphenated and the :data:`RENAMED` spellings of ``parser``'s flags (recursively); returns it.
 
     An alias is registered only where the parser has no flag of that name already, and never appears in the

@@ -17,7 +17,7 @@ import shlex
 
 from ddrsr.analysis.scores import format_score
 from ddrsr.analysis.verdicts import chi_text, spearman
-from ddrsr.utils.atomic_file import AtomicFile
+from ddrsr.utils.markdown import markdown_table, write_text
 
 from .commands import ROOT, copy_figure
 from .runs import DEFAULT_ENCODER_LAYER, OTHER_LAYERS, link_checkpoints, numbered_checkpoints, patch_arguments
@@ -78,14 +78,14 @@ def section_evolution(paths, evolution, figures):
     layers = [layer for layer in EVOLUTION_LAYERS if layer in evolution]
     by = {layer: {row['iteration']: row for row in evolution[layer]['result']['rows']} for layer in layers}
     iterations = sorted({iteration for rows in by.values() for iteration in rows})
-    out += ['| iterations | ' + ' | '.join(f'DDR-CHI, `{layer}`' for layer in layers) + ' | PSNR, clean |',
-            '|---:|' + '---:|' * (len(layers) + 1)]
+    table = []
     for iteration in iterations:
         rows = [by[layer].get(iteration) for layer in layers]
-        cells = ' | '.join(format_score({'mean': row['chi_mean'], 'std': row['chi_std']}, aligned=True) if row else ''
-                           for row in rows)
         psnr = next((row['psnr_clean'] for row in rows if row), None)
-        out.append(f'| {iteration} | {cells} | {"" if psnr is None else f"{psnr:.2f}"} |')
+        table.append([iteration, *(format_score({'mean': row['chi_mean'], 'std': row['chi_std']}, aligned=True)
+                                   if row else '' for row in rows), '' if psnr is None else f'{psnr:.2f}'])
+    out += markdown_table(['iterations', *(f'DDR-CHI, `{layer}`' for layer in layers), 'PSNR, clean'], table,
+                          align='r' * (len(layers) + 2))
     out.append('')
     for layer in layers:
         rows = sorted(by[layer].values(), key=lambda row: row['iteration'])
@@ -119,7 +119,4 @@ def write_report(paths, cache, argv=()):
         '(none for clean inputs, sharpening for blurred, denoising for noisy ones).', '']
     commands = [entry['command'] for stage in (evolution, generalization) for entry in stage.values()]
     out += ['## Commands', '', '```bash', *commands, '```', '']
-    os.makedirs(os.path.dirname(os.path.abspath(paths.doc)), exist_ok=True)
-    with AtomicFile(paths.doc) as f:
-        f.write('\n'.join(out).encode('utf-8'))
-    return paths.doc
+    return write_text(paths.doc, '\n'.join(out))

@@ -3,13 +3,12 @@
 Written from the stages' cache alone (:mod:`.stages`), so it can be regenerated at any time without measuring.
 """
 import datetime
-import os
 import shlex
 
 import numpy as np
 
 from ddrsr.analysis.verdicts import chi, chi_text
-from ddrsr.utils.atomic_file import AtomicFile
+from ddrsr.utils.markdown import markdown_table, write_text
 
 from .runs import (CLASSIFICATION_RUNS, DEFAULT_ENCODER_LAYER, IDENTIFY_OTHER_LAYER, MORE_GAN_ITERATIONS, MORE_ITERATIONS,
                    train_command)
@@ -60,10 +59,7 @@ def write_report(paths, cache, runs, gan_start, argv=()):
     out += ['## Commands', '', 'Training (derived option files are written by the script into '
             f'`{paths.work}/options`):', '', '```bash', *trainings, '```', '', 'Measurements:', '', '```bash',
             *commands, '```', '']
-    os.makedirs(os.path.dirname(os.path.abspath(paths.doc)), exist_ok=True)
-    with AtomicFile(paths.doc) as f:
-        f.write('\n'.join(out).encode('utf-8'))
-    return paths.doc
+    return write_text(paths.doc, '\n'.join(out))
 
 
 def summary(expectations, trends, orders, identification, classified, timing):
@@ -87,8 +83,8 @@ def summary(expectations, trends, orders, identification, classified, timing):
     if timing:
         rows.append(('§6 `ddrsr analyze`, 3 sets × 100 patches × 5 runs, under 60 s on 2 cores',
                      float(np.median(timing['seconds'])) < 60))
-    return (['## Summary', '', '| expectation (paper or issue) | met here |', '|---|---|']
-            + [f'| {text} | {mark(met)} |' for text, met in rows] + [''])
+    return (['## Summary', ''] + markdown_table(['expectation (paper or issue)', 'met here'],
+                                               [[text, mark(met)] for text, met in rows]) + [''])
 
 
 def disagreements(layers, expectations, trends, orders, classified, runs, identification=None):

@@ -13,6 +13,7 @@ import numpy as np
 from ddrsr.analysis import verdicts
 from ddrsr.analysis.scores import format_score
 from ddrsr.analysis.verdicts import chi_text, clusters_more_by, identification_verdict, paper_expectations, spearman
+from ddrsr.utils.markdown import markdown_table
 
 from .commands import ROOT, copy_figure
 from .runs import (DEFAULT_ENCODER_LAYER, ENCODER_OPTION, EXTRA_RRDB, IDENTIFY_OTHER_LAYER, MORE_ITERATIONS,
@@ -93,18 +94,17 @@ def section_layers(paths, layers, runs, gan_start, figures):
            '`with_gr: false`. "SRResNet (more)" continues each SRResNet with the L1 loss alone, at the learning '
            f'rate it had reached, for {MORE_ITERATIONS} more iterations (the paper\'s "try more iterations" check). '
            f'`{", ".join(OTHER_LAYERS)}` are the "try another layer" check: the up-sampling convolutions after the '
-           'trunk.', '',
-           '| network | GR | L1 it. | GAN it. | ' + ' | '.join(columns) + ' |',
-           '|---|---|---:|---:|' + '---:|' * len(columns)]
+           'trunk.', '']
+    table = []
     for model in models:
         entry = layers.get(model['key'])
-        prefix = f'| {model["net"]} | {"yes" if model["gr"] else "no"} | {model["l1_iters"]} | {model["gan_iters"]} |'
+        prefix = [model['net'], 'yes' if model['gr'] else 'no', model['l1_iters'], model['gan_iters']]
         if not entry:
-            out.append(prefix + ' not trained yet |' + ' — |' * (len(columns) - 1))
+            table.append(prefix + ['not trained yet'] + ['—'] * (len(columns) - 1))
             continue
         rows = {row['layer']: row for row in entry['result']['layers']}
-        out.append(prefix + ''.join(f' {format_score(rows[name]["chi"], aligned=True)} |'
-                                    for name in names + OTHER_LAYERS))
+        table.append(prefix + [format_score(rows[name]['chi'], aligned=True) for name in names + OTHER_LAYERS])
+    out += markdown_table(['network', 'GR', 'L1 it.', 'GAN it.', *columns], table, align='llrr' + 'r' * len(columns))
     out += ['', 'Cells: DDR-CHI, mean ± std over 5 t-SNE runs (seeds 0–4), on 3 × 100 LR patches of 32×32 from the '
             '6 held-out photos (`clean`, `blur2`, `noise20`; the specs of `ddrsr/data/degradations.py`).', '']
     if layers:
@@ -112,10 +112,9 @@ def section_layers(paths, layers, runs, gan_start, figures):
                                    os.path.join(ROOT, paths.work, 'layer_profiles.png'))
         figures['profiles'] = copy_figure(path, paths.figures, paths.doc, 'layer_profiles.png')
         out += [f'![CHI by depth]({figures["profiles"]})', '']
-    out += ['**The paper\'s expectations, checked against these numbers:**', '',
-            '| expectation | measured | met |', '|---|---|---|']
+    out += ['**The paper\'s expectations, checked against these numbers:**', '']
     expectations = paper_expectations(layers, last)
-    out += [f'| {e.text} | {e.measured} | {mark(e.met)} |' for e in expectations]
+    out += markdown_table(['expectation', 'measured', 'met'], [[e.text, e.measured, mark(e.met)] for e in expectations])
     out.append('')
     for key in ('srresnet_gr', 'srresnet_nogr', 'srgan_gr', 'srgan_nogr'):
         entry = layers.get(key)
@@ -138,16 +137,18 @@ def section_evolution(paths, evolution, figures):
     iterations = sorted({row['iteration'] for entry in evolution.values() for row in entry['result']['rows']})
     by = {gr: {row['iteration']: row for row in entry['result']['rows']} for gr, entry in evolution.items()}
     keys = [gr for gr in ('gr', 'nogr') if gr in by]
-    header = ''.join(f' CHI, {"GR" if gr == "gr" else "no GR"} | PSNR, {"GR" if gr == "gr" else "no GR"} |'
-                     for gr in keys)
-    out += ['| L1 iterations |' + header, '|---:|' + '---:|---:|' * len(keys)]
+    header = ['L1 iterations']
+    for gr in keys:
+        header += [f'CHI, {"GR" if gr == "gr" else "no GR"}', f'PSNR, {"GR" if gr == "gr" else "no GR"}']
+    table = []
     for iteration in iterations:
-        cells = ''
+        cells = [iteration]
         for gr in keys:
             row = by[gr].get(iteration)
-            chi = {'mean': row['chi_mean'], 'std': row['chi_std']} if row else None
-            cells += f' {format_score(chi, aligned=True)} | {row["psnr_clean"]:.2f} |' if row else ' | |'
-        out.append(f'| {iteration} |' + cells)
+            cells += ([format_score({'mean': row['chi_mean'], 'std': row['chi_std']}, aligned=True),
+                       f'{row["psnr_clean"]:.2f}'] if row else ['', ''])
+        table.append(cells)
+    out += markdown_table(header, table, align='r' * len(header))
     out.append('')
     trends = []
     for gr in keys:
@@ -178,12 +179,11 @@ def section_generalization(paths, generalization, figures, title='## 3. Generali
     orders = []
     tables = {layer: {row['model']: row for row in entry['result']['models']} for layer, entry in generalization.items()}
     layers = [layer for layer in RRDB_LAYERS if layer in tables]
-    out += ['| model | ' + ' | '.join(('last RRDB block (' + next(iter(tables[layer].values()))['layer'] + ')')
-                                      if layer == 'body' else layer for layer in layers) + ' |',
-            '|---|' + '---:|' * len(layers)]
-    for name in SHIPPED_RRDB + EXTRA_RRDB:
-        out.append(f'| {label(name)} |' + ''.join(f' {format_score(tables[layer][name]["chi"], aligned=True)} |'
-                                                  for layer in layers))
+    header = ['model'] + [('last RRDB block (' + next(iter(tables[layer].values()))['layer'] + ')')
+                          if layer == 'body' else layer for layer in layers]
+    out += markdown_table(header, [[label(name), *(format_score(tables[layer][name]['chi'], aligned=True)
+                                                  for layer in layers)] for name in SHIPPED_RRDB + EXTRA_RRDB],
+                          align='l' + 'r' * len(layers))
     out.append('')
     for layer in layers:
         order, met = generalization_order(list(tables[layer].values()))
@@ -237,13 +237,15 @@ def section_classification(paths, runs, figures):
         out += [f'**{classes}**; {result["points"]} degraded LR patches ({", ".join(result["specs"])}) from photo '
                 'halves the classifier never saw. A timm resnet18 is trained from scratch to tell the classes apart '
                 '(held-out accuracy: ' + ', '.join(f'{k} {v:.3f}' for k, v in result['classifier_accuracy'].items()) +
-                '). CHI of the same t-SNE points labelled two ways:', '',
-                '| network | layer | CHI by content | CHI by degradation | clusters more by |', '|---|---|---:|---:|---|']
+                '). CHI of the same t-SNE points labelled two ways:', '']
+        table = []
         for name, row in result['networks'].items():
             by = clusters_more_by(row)
             found.append((name, by, per_class))
-            out.append(f'| {name} | {row["layer"]} | {format_score(row["chi_content"], aligned=True)} | '
-                       f'{format_score(row["chi_degradation"], aligned=True)} | {by} |')
+            table.append([name, row['layer'], format_score(row['chi_content'], aligned=True),
+                          format_score(row['chi_degradation'], aligned=True), by])
+        out += markdown_table(['network', 'layer', 'CHI by content', 'CHI by degradation', 'clusters more by'], table,
+                              align='llrrl')
         out += ['', f'![content vs degradation, {classes}]({figures[stage]})', '']
     return out, found
 
