@@ -41,4 +41,9 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from ddrsr.errors import DDRSRError
+
+    try:
+        main()
+    except DDRSRError as error:  # a failed ddrsr command: its own output said why
+        sys.exit(f'analyze_release: error: {error}')

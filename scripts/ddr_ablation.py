@@ -129,7 +129,7 @@ def main(argv=None):
             tokens[arm, seed] = f'{ARMS[arm][1]}={os.path.abspath(path)}'
     models = [flag for token in tokens.values() for flag in ('-n', token)]
     report, _ = run_cli(['evaluate', *models, '--hr', args.hr, '--meta_info', args.meta_info, '--specs', *SPECS,
-                         '--crop_size', str(args.crop_size), '--device', args.device], name='ddr_ablation')
+                         '--crop_size', str(args.crop_size), '--device', args.device])
     results = {arm: {seed: report['results'][tokens[arm, seed]] for seed in args.seeds} for arm in ARMS}
     verdict = ablation_verdict(results['plain'], results['ddr'], margin=args.margin)
     command = 'python scripts/ddr_ablation.py ' + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -139,4 +139,9 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from ddrsr.errors import DDRSRError
+
+    try:
+        sys.exit(main())
+    except DDRSRError as error:  # a failed ddrsr command: its own output said why
+        sys.exit(f'ddr_ablation: error: {error}')

@@ -125,3 +125,28 @@ def test_the_checks_catch_a_loop_and_an_upward_import():
     assert _cycles({'a': {'b'}, 'b': {'c'}, 'c': {'a'}, 'd': {'a'}}) == [['a', 'b', 'c']]
     assert layer_of('ddrsr.errors') < layer_of('ddrsr.loader') < layer_of('ddrsr.inference.upsampler')
     assert layer_of('ddrsr') < layer_of('ddrsr.cli.upscale')
+
+
+def maintainer_packages():
+    """setup.py's MAINTAINER_PACKAGES (read from its source: importing setup.py would run setup())."""
+    with open(os.path.join(ROOT, 'setup.py'), encoding='utf-8') as f:
+        for node in ast.parse(f.read()).body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == 'MAINTAINER_PACKAGES':
+                return ast.literal_eval(node.value)
+    raise AssertionError('setup.py has no MAINTAINER_PACKAGES')
+
+
+def test_the_wheel_leaves_maintainer_tooling_out_and_needs_none_of_it():
+    from setuptools import find_packages
+
+    tooling = maintainer_packages()
+    excluded = [name + tail for name in tooling for tail in ('', '.*')]
+    shipped = set(find_packages(ROOT, include=['ddrsr', 'ddrsr.*'], exclude=excluded))
+    assert 'ddrsr.inference' in shipped and not shipped & set(tooling)
+
+    def is_tooling(module):
+        return any(module == name or module.startswith(name + '.') for name in tooling)
+
+    needs = sorted((module, target) for module, targets in import_graph().items() if not is_tooling(module)
+                   for target in targets if is_tooling(target))
+    assert not needs, f'installed modules that import maintainer tooling (absent from the wheel): {needs}'

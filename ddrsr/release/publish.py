@@ -6,9 +6,6 @@ shipped file and its manifest are made by the one piece of code that makes them 
 """
 import os
 
-import torch
-
-from ddrsr.weights.checkpoint import load_into
 from ddrsr.errors import DDRSRError
 from ddrsr.results_report import mean_psnr
 from ddrsr.weights.companions import ship_checkpoint
@@ -47,10 +44,9 @@ def prune_checkpoints(experiment):
 
 def load_network(network_opt, path, device='cpu'):
     """Build ``network_opt`` (a ``network_g`` section) and load weights file ``path`` strictly; eval mode."""
-    from ddrsr.loader import build_generator
+    from ddrsr.loader import load
 
-    network = load_into(build_generator(network_opt), path, 'train and export it again')
-    return network.eval().requires_grad_(False).to(torch.device(device))
+    return load(dict(network_opt), weights=path, device=device, hint='train and export it again').network
 
 
 def evaluate_network(network, val, specs, device, progress=True):
@@ -75,17 +71,14 @@ def validation_markdown(table, labels, val, command):
 
 def shipped_network(stage, weights_dir, device):
     """The shipped model of ``stage`` from ``weights_dir`` (sha256-checked), or None when there is none."""
-    from ddrsr.loader import build_generator
-
+    from ddrsr.loader import load
     from ddrsr.weights.manifest import verify_shipped
-    from ddrsr.zoo import model_entry
 
     path = os.path.join(weights_dir, stage.file)
     if not os.path.isfile(path):
         return None
     verify_shipped(path, weights_dir)
-    network = load_into(build_generator(model_entry(stage.zoo_name)['arch']), path, 'check weights/SHA256SUMS')
-    return network.eval().requires_grad_(False).to(torch.device(device))
+    return load(stage.zoo_name, weights=path, device=device, hint='check weights/SHA256SUMS').network
 
 
 def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
@@ -94,17 +87,14 @@ def ship_stage(stage, new_file, val, weights_dir, device, progress=True):
     Both are evaluated here, on ``device``, as the zoo model ``stage.zoo_name`` (whose architecture the new file
     must fit). Returns ``{'shipped': bool, 'reason': str, 'new': dB or None, 'shipped_before': dB or None}``.
     """
-    from ddrsr.loader import build_generator
-
-    from ddrsr.zoo import model_entry
+    from ddrsr.loader import load
 
     try:  # the zoo must be able to load the file it will ship
-        network = load_into(build_generator(model_entry(stage.zoo_name)['arch']), new_file,
-                            f'the new network_g is not the architecture of zoo model {stage.zoo_name!r}')
+        network = load(stage.zoo_name, weights=new_file, device=device,
+                       hint=f'the new network_g is not the architecture of zoo model {stage.zoo_name!r}').network
     except DDRSRError as error:
         return {'shipped': False, 'new': None, 'shipped_before': None,
                 'reason': f'{error}; update ddrsr/zoo.py first'}
-    network = network.eval().requires_grad_(False).to(torch.device(device))
     new = mean_psnr(evaluate_network(network, val, stage.ship_specs, device, progress), stage.ship_specs, strict=True)
     old_network = shipped_network(stage, weights_dir, device)
     old = None

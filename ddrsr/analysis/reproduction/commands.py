@@ -14,15 +14,20 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
-def run_cli(argv, name='report'):
-    """Run ``python -m ddrsr.cli ARGV``; returns (parsed stdout JSON, wall seconds). Progress passes through."""
+def run_cli(argv):
+    """Run ``python -m ddrsr.cli ARGV``; returns (parsed stdout JSON, wall seconds). Progress passes through.
+
+    Raises DDRSRError naming the command when it fails (the calling script prints it and exits).
+    """
     command = [sys.executable, '-m', 'ddrsr.cli', *argv]
     print('$ ddrsr ' + shlex.join(argv), file=sys.stderr, flush=True)
     began = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     wall = time.perf_counter() - began
     if result.returncode != 0:
-        sys.exit(f'{name}: `ddrsr {shlex.join(argv)}` failed with status {result.returncode}')
+        from ddrsr.errors import DDRSRError
+
+        raise DDRSRError(f'`ddrsr {shlex.join(argv)}` failed with status {result.returncode}')
     return json.loads(result.stdout), wall
 
 

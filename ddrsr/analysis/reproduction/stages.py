@@ -47,7 +47,7 @@ class Cache:
 
 def measure(argv):
     """Run ``ddrsr ARGV``; the cache entry ``{'command', 'result', 'seconds'}``."""
-    result, wall = run_cli(argv, 'reproduce_ddr')
+    result, wall = run_cli(argv)
     return {'command': 'ddrsr ' + shlex.join(argv), 'result': result, 'seconds': round(wall, 1)}
 
 
@@ -133,7 +133,7 @@ def stage_timing(cache, repeats=3):
     walls, loads = [], []
     for _ in range(repeats):
         loads.append(os.getloadavg()[0])
-        walls.append(round(run_cli(argv, 'reproduce_ddr')[1], 1))
+        walls.append(round(run_cli(argv)[1], 1))
     cache.save('timing', {'command': 'ddrsr ' + shlex.join(argv), 'seconds': walls, 'load_before': loads,
                           'threads': os.environ.get('OMP_NUM_THREADS', 'torch default'), 'cpus': os.cpu_count()})
 
