@@ -88,6 +88,8 @@ def test_dataset_keeps_lr_hr_and_teacher_aligned_under_flips(tmp_path):
             assert item['gt'].shape == item['teacher'].shape == (3, 32, 32)
         assert float(item['distill_weight']) == float(quality[index] > 0)
     assert float(DistillPoolDataset({'dataroot': folder, 'distill_where': 'all'})[0]['distill_weight']) == 1.0
+    capped = DistillPoolDataset({'dataroot': folder, 'distill_max_quality': 45})
+    assert [float(capped[i]['distill_weight']) for i in range(len(capped))] == [float(0 < q <= 45) for q in quality]
     with pytest.raises(DDRSRError, match='distill_where'):
         DistillPoolDataset({'dataroot': folder, 'distill_where': 'noise'})
     with pytest.raises(DDRSRError, match='make_distill_pool'):

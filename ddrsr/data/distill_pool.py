@@ -147,14 +147,16 @@ class DistillPoolDataset(data.Dataset):
     """A finished distillation pool as training pairs with a teacher target.
 
     Option keys: ``dataroot`` (the pool folder, from ``scripts/make_distill_pool.py``), ``use_hflip``,
-    ``use_rot``, ``distill_where`` (:data:`DISTILL_WHERE`; default ``jpeg``).
+    ``use_rot``, ``distill_where`` (:data:`DISTILL_WHERE`; default ``jpeg``), ``distill_max_quality`` (with
+    ``jpeg``: only samples saved at this JPEG quality or lower; default 100). Why a ceiling: at q 80-95 a JPEG is
+    nearly clean, and there the teacher's sharper look is a target the student then also applies to clean photos.
 
     Returns ``{'lq': (3, h, w), 'gt': (3, H, W), 'teacher': (3, H, W)`` float tensors in [0, 1],
     ``'distill_weight': ()`` 1.0 where the teacher is a target for this sample, else 0.0, ``'gt_path': str}``.
 
     >>> # dataset = DistillPoolDataset({'dataroot': 'datasets/distill_pool_x4', 'distill_where': 'jpeg'})
     """
-    OPTION_KEYS = ('dataroot', 'use_hflip', 'use_rot', 'distill_where')
+    OPTION_KEYS = ('dataroot', 'use_hflip', 'use_rot', 'distill_where', 'distill_max_quality')
 
     def __init__(self, opt):
         super().__init__()
@@ -174,6 +176,7 @@ class DistillPoolDataset(data.Dataset):
         self.where = opt.get('distill_where', 'jpeg')
         if self.where not in DISTILL_WHERE:
             raise DDRSRError(f'distill_where must be one of {DISTILL_WHERE}, got {self.where!r}')
+        self.max_quality = float(opt.get('distill_max_quality', 100))
         self.arrays = {name: np.load(os.path.join(folder, f'{name}.npy'), mmap_mode='r') for name in POOL_ARRAYS}
         self.folder = folder
 
@@ -187,7 +190,8 @@ class DistillPoolDataset(data.Dataset):
         lq = _dihedral(self.arrays['lq'][index], *transform).astype(np.float32)
         gt, teacher = (_dihedral(self.arrays[name][index], *transform).astype(np.float32) / 255
                        for name in ('gt', 'teacher'))
-        weight = 1.0 if self.where == 'all' else float(self.arrays['jpeg_quality'][index] > 0)
+        quality = float(self.arrays['jpeg_quality'][index])
+        weight = 1.0 if self.where == 'all' else float(0 < quality <= self.max_quality)
         return {'lq': torch.from_numpy(lq), 'gt': torch.from_numpy(gt), 'teacher': torch.from_numpy(teacher),
                 'distill_weight': torch.tensor(weight), 'gt_path': f'{self.folder}#{index}'}
 
