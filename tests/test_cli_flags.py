@@ -1,12 +1,12 @@
 """One spelling per flag (ddrsr.utils.cli_flags): underscores, -n/--model, --weights, -o/--output; old ones hidden."""
 import argparse
-import ast
 import glob
 import os
 
 import pytest
 
 from conftest import ROOT
+from test_doc_truth import script_flags
 from ddrsr.utils.cli_flags import RENAMED, add_hidden_aliases, is_house_spelling
 
 
@@ -21,12 +21,7 @@ def parsers():
 
 def declared_flags(path):
     """The long flags a source file declares with add_argument, read without importing it."""
-    flags = []
-    for node in ast.walk(ast.parse(open(path, encoding='utf-8').read())):
-        if isinstance(node, ast.Call) and getattr(node.func, 'attr', '') == 'add_argument':
-            flags += [arg.value for arg in node.args if isinstance(arg, ast.Constant)
-                      and str(arg.value).startswith('--')]
-    return flags
+    return sorted(flag for flag in script_flags(path, follow=False) if flag.startswith('--'))
 
 
 def test_every_shown_flag_has_the_house_spelling():
