@@ -1,7 +1,7 @@
 """Section 6: each model in each precision and backend: speed, quality loss against fp32, and peak RSS.
 
 For every model, every runnable ``(backend, precision)`` pair (torch fp32, torch bf16 where the CPU has native bf16,
-onnxruntime fp32, onnxruntime int8) gives:
+onnxruntime fp32, onnxruntime int8, and OpenVINO fp32/bf16/int8 on the same graphs where it is installed) gives:
 
 - seconds per LR megapixel: the median ``Upsampler.enhance_tensor`` time of one ``size``² LR photo, untiled;
 - the ratio to torch fp32 on the same photo (the reference);
@@ -43,8 +43,33 @@ def within_budget(precision, deltas, blockiness_delta):
         blockiness_delta is None or abs(blockiness_delta) <= BUDGET_BLOCKINESS)
 
 
+def _openvino_upsamplers(loaded, onnx_dir):
+    """``(precision, Upsampler)`` for OpenVINO on the graphs the onnx rows ran (see ``benchmarks.openvino_backend``),
+    or nothing where OpenVINO is not installed."""
+    from benchmarks.openvino_backend import OPENVINO_PRECISIONS, OpenVINOBackend, openvino_version
+    from ddrsr.inference import Upsampler
+    from ddrsr.inference.onnx_backend import cached_split_pair
+    from ddrsr.inference.quantize import cached_int8_generator
+    from ddrsr.inference.torch_backend import cpu_supports_bf16
+
+    if openvino_version() is None:
+        return
+    encoder, generator = cached_split_pair(loaded, onnx_dir)
+    for precision in OPENVINO_PRECISIONS:
+        if precision == 'bf16' and not cpu_supports_bf16():
+            continue
+        graph = cached_int8_generator(os.path.dirname(generator), generator, encoder) if precision == 'int8' \
+            else generator
+        upsampler = Upsampler(model=loaded, device='cpu', backend='onnx', onnx_dir=onnx_dir,
+                              precision='int8' if precision == 'int8' else 'fp32')
+        upsampler.backend = OpenVINOBackend(encoder, graph, precision='bf16' if precision == 'bf16' else 'fp32',
+                                            threads=torch.get_num_threads())
+        yield precision, upsampler
+
+
 def bench_precision(models, size=96, repeats=5, warmup=1, onnx_dir=None, hr=None, meta_info=None, crop_size=192,
-                    specs=('clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'), progress=True, weights=None):
+                    specs=('clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'), progress=True, weights=None,
+                    compare_openvino=True):
     """One row per model and ``(backend, precision)``; see the module docstring.
 
     Args:
@@ -52,6 +77,7 @@ def bench_precision(models, size=96, repeats=5, warmup=1, onnx_dir=None, hr=None
         size (int): side of the timed LR photo.
         hr (str, optional): folder of validation photos; None skips the quality columns.
         weights (dict, optional): ``{model: checkpoint}`` to load instead of the shipped files.
+        compare_openvino (bool): add OpenVINO's rows (``backend: 'openvino'``) where it is installed.
 
     Returns:
         dict: ``{'size', 'crop_size', 'specs', 'rows': [...]}``; each row has ``model``, ``backend``,
@@ -68,9 +94,17 @@ def bench_precision(models, size=96, repeats=5, warmup=1, onnx_dir=None, hr=None
         name, at, detail = token.partition('@')
         loaded = load(name, weights=(weights or {}).get(token), device='cpu', detail=float(detail) if at else None)
         reference = None
-        for backend, precision in runnable_pairs():
-            upsampler = Upsampler(model=loaded, device='cpu', backend=backend, precision=precision,
-                                  onnx_dir=os.path.join(onnx_dir, token) if onnx_dir else None)
+        model_onnx_dir = os.path.join(onnx_dir, token) if onnx_dir else None
+
+        def upsamplers():
+            for backend, precision in runnable_pairs():
+                yield backend, precision, Upsampler(model=loaded, device='cpu', backend=backend, precision=precision,
+                                                    onnx_dir=model_onnx_dir)
+            if compare_openvino:  # the other engine on the same graphs, after ddrsr's own rows
+                for precision, upsampler in _openvino_upsamplers(loaded, model_onnx_dir):
+                    yield 'openvino', precision, upsampler
+
+        for backend, precision, upsampler in upsamplers():
             timing = timed(lambda: upsampler.enhance_tensor(photo), repeats, warmup)
             row = {'model': token, 'backend': backend, 'precision': precision, 'median_s': timing['median_s'],
                    'runs_s': timing['runs_s'], 's_per_lr_mp': timing['median_s'] / (size * size / 1e6)}
@@ -89,7 +123,10 @@ def bench_precision(models, size=96, repeats=5, warmup=1, onnx_dir=None, hr=None
                 row['within_budget'] = within_budget(precision, row['delta_db'], row['blockiness_delta'])
             rows.append(row)
             del upsampler
-    return {'size': size, 'crop_size': crop_size, 'specs': list(specs), 'rows': rows}
+    from benchmarks.openvino_backend import openvino_version
+
+    return {'size': size, 'crop_size': crop_size, 'specs': list(specs), 'rows': rows,
+            'openvino': openvino_version() if compare_openvino else None}
 
 
 def bench_precision_memory(models, height=1080, width=1920, tile=256, threads=None, onnx_dir=None, weights=None):

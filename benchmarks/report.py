@@ -111,8 +111,8 @@ def _precision_targets(p):
     rows = []
     by_key = {(r['model'], r['backend'], r['precision']): r for r in p['rows']}
     for r in p['rows']:
-        if (r['backend'], r['precision']) == ('torch', 'fp32'):
-            continue
+        if (r['backend'], r['precision']) == ('torch', 'fp32') or r['backend'] not in ('torch', 'onnx'):
+            continue  # the targets are ddrsr's own paths; OpenVINO's rows are a comparison (_engine_comparison)
         full = 'lite' not in r['model']
         goal = {'bf16': 2.0, 'int8': 3.0}.get(r['precision']) if full else None
         if r['precision'] == 'int8' and not full:  # the lite default against today's --backend auto (onnx fp32)
@@ -341,6 +341,26 @@ def _analysis(a):
             f'median **{_s(a["median_s"])}** (runs {", ".join(f"{t:.2f}" for t in a["runs_s"])} s){startup}.']
 
 
+def _engine_comparison(p):
+    """OpenVINO against onnxruntime on the same graph, per model and precision (bf16 against torch's bf16, since
+    onnxruntime's CPU provider has no bf16 path), as sentences under the table."""
+    if not p.get('openvino'):
+        return ['', 'OpenVINO: not installed in this run (`pip install openvino` adds its rows: the same ONNX graphs '
+                'on the other maintained CPU engine with bf16 and int8 kernels).']
+    by_key = {(r['model'], r['backend'], r['precision']): r for r in p['rows']}
+    ours = {'fp32': 'onnx', 'int8': 'onnx', 'bf16': 'torch'}
+    parts = []
+    for r in p['rows']:
+        if r['backend'] != 'openvino':
+            continue
+        other = by_key.get((r['model'], ours[r['precision']], r['precision']))
+        if other:
+            parts.append(f'{r["model"]} {r["precision"]}: {_x(other["median_s"] / r["median_s"])} '
+                         f'{"onnxruntime" if ours[r["precision"]] == "onnx" else "torch"}')
+    return ['', f'OpenVINO {p["openvino"]} on the same graphs (speed against ddrsr\'s path for that precision, '
+            f'higher = OpenVINO faster): ' + '; '.join(parts) + '.']
+
+
 def _precision(p):
     specs = p['specs']
     lines = ['## 6. Precision: model × backend × precision', '',
@@ -359,6 +379,7 @@ def _precision(p):
                      *deltas, blocky, budget])
     lines += markdown_table(['model', 'backend', 'precision', 's / LR MP', '× fp32 torch', *[f'Δ {s}' for s in specs],
                      'Δ blockiness', 'budget'], rows)
+    lines += _engine_comparison(p)
     if p.get('memory'):
         lines += ['', '8K output (1920×1080 in, tiled), the whole path from PNG to PNG, one fresh process each:', '']
         lines += markdown_table(['model', 'backend', 'precision', 'tile', 'time', 'peak RSS', '< 3 GB'],

@@ -131,14 +131,18 @@ def test_report_shows_repository_paths_relative_to_the_root():
 
 def test_quick_precision_section_measures_every_runnable_precision(tmp_path):
     """The precision section on the quick settings: each runnable (backend, precision) timed, scored against torch
-    fp32 on the test photos, its budget judged, and the 8K-check child run in each precision."""
+    fp32 on the test photos, its budget judged, and the 8K-check child run in each precision; OpenVINO's rows on
+    the same graphs where it is installed, and a line saying it is not where it is not."""
+    from benchmarks.openvino_backend import openvino_version
     from benchmarks.precision_bench import runnable_pairs, within_budget
 
     out = tmp_path / 'P.md'
     results = run_benchmarks(quick=True, threads=1, sections=['precision'], output=str(out))
     precision = results['precision']
-    pairs = [(row['backend'], row['precision']) for row in precision['rows']]
+    all_pairs = [(row['backend'], row['precision']) for row in precision['rows']]
+    pairs = [pair for pair in all_pairs if pair[0] != 'openvino']
     assert pairs == runnable_pairs() and ('onnx', 'int8') in pairs
+    assert any(backend == 'openvino' for backend, _ in all_pairs) == (openvino_version() is not None)
     reference = precision['rows'][0]
     assert reference['vs_fp32_torch'] == 1 and all(delta == 0 for delta in reference['delta_db'].values())
     for row in precision['rows']:
@@ -148,6 +152,8 @@ def test_quick_precision_section_measures_every_runnable_precision(tmp_path):
     assert all(m['peak_rss_bytes'] > 0 and m['output'] == '384x256' for m in precision['memory'])
     text = out.read_text()
     assert '## 6. Precision' in text and 'within its quality budget' in text
+    assert ('OpenVINO: not installed' in text) == (openvino_version() is None)
+    assert 'openvino' not in ''.join(t['why'] for t in results['targets'])  # targets are ddrsr's own paths
 
 
 def test_precision_budget_is_per_spec_and_blockiness():

@@ -126,3 +126,38 @@ def test_distill_without_chosen_samples_is_the_plain_pixel_step(tmp_path):
     assert float(distilled.log_dict['l_distill']) == 0.0
     for (name, a), (_, b) in zip(distilled.net_g.named_parameters(), plain.net_g.named_parameters()):
         assert torch.equal(a, b), name
+
+
+def test_anchor_loss_keeps_the_starting_outputs_on_the_other_samples(tmp_path):
+    """The anchor is the checkpoint in path.pretrain_network_anchor (not net_g as it is now, which a resumed run
+    has moved), its loss covers only the samples the teacher is not a target for, and nothing in it trains."""
+    from test_fast_step import build_smoke_model
+
+    torch.manual_seed(0)
+    start = build_smoke_model(tmp_path, ema_decay=0)
+    path = str(tmp_path / 'start.pth')
+    torch.save({'params_ema': start.net_g.state_dict()}, path)
+    torch.manual_seed(1)  # another init: the student's net_g differs from the anchor, as after a resume
+    model = build_smoke_model(tmp_path, paths={'pretrain_network_anchor': path}, ema_decay=0,
+                              distill_opt={'type': 'L1Loss', 'loss_weight': 1.0},
+                              anchor_opt={'type': 'L1Loss', 'loss_weight': 3.0})
+    data = {**batch(), 'distill_weight': torch.tensor([0.0, 1.0])}
+    model.feed_data(data)
+    with torch.no_grad():
+        before = model.net_g(data['lq'][:1])
+        anchored = start.net_g.eval()(data['lq'][:1])
+    assert not torch.allclose(before, anchored)
+    model.optimize_parameters(1)
+    expected = 3.0 * F.l1_loss(model.output[:1].detach(), anchored)
+    assert float(model.log_dict['l_anchor']) == pytest.approx(float(expected), rel=1e-5)
+    assert not any(p.requires_grad for p in model.net_anchor.parameters())
+    model.feed_data({**batch(), 'distill_weight': torch.ones(2)})
+    model.optimize_parameters(2)
+    assert float(model.log_dict['l_anchor']) == 0.0
+
+
+def test_anchor_without_a_checkpoint_is_a_clear_error(tmp_path):
+    from test_fast_step import build_smoke_model
+
+    with pytest.raises(DDRSRError, match='pretrain_network_anchor'):
+        build_smoke_model(tmp_path, ema_decay=0, anchor_opt={'type': 'L1Loss', 'loss_weight': 1.0})

@@ -8,13 +8,14 @@ import torch
 from conftest import DATA
 
 
-def build_smoke_model(tmp_path, name='train_rrdb_ddr_smoke.yml', **train_options):
+def build_smoke_model(tmp_path, name='train_rrdb_ddr_smoke.yml', paths=None, **train_options):
     from basicsr.models import build_model
 
     from benchmarks.training_bench import _quiet_basicsr, _runtime_options
 
     opt = _runtime_options(os.path.join(DATA, name), str(tmp_path))
     opt['train'].update(train_options)
+    opt['path'].update(paths or {})
     opt['train'].pop('gan_start_iter', None)
     with _quiet_basicsr():
         return build_model(opt)

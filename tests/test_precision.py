@@ -198,3 +198,122 @@ def test_the_descriptor_decides_half_and_tiling():
         Upsampler(model=loaded, device='cpu', backend='torch', tile=32)
     assert Upsampler(model=loaded, device='cpu', backend='torch', tile=0).enhance_tensor(
         torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+
+
+def test_int8_recipe_keeps_the_end_convolutions_in_fp32(tmp_path):
+    """The shipped recipe quantizes the convolutions only, and not the first and last ones: their weights reach
+    the graph through no DequantizeLinear; every other convolution's do."""
+    import onnx
+
+    from ddrsr.inference.precision_ends import FULL_PRECISION_ENDS
+    from ddrsr.inference.quantize import DEFAULT_RECIPE, fp32_nodes
+
+    _int8(tiny_ddr_net(), tmp_path)
+    quantized = onnx.load(str(next(tmp_path.glob('generator.int8.*.onnx'))))
+    made_by = {output: node for node in quantized.graph.node for output in node.output}
+    convolutions = [node for node in quantized.graph.node if node.op_type == 'Conv']
+    first, last = DEFAULT_RECIPE.fp32_ends
+    assert DEFAULT_RECIPE.op_types == ('Conv',) and (first, last) == FULL_PRECISION_ENDS
+
+    def weight_is_int8(conv):
+        producer = made_by.get(conv.input[1])
+        return producer is not None and producer.op_type == 'DequantizeLinear'
+
+    kept = convolutions[:first] + convolutions[-last:]
+    assert not any(weight_is_int8(conv) for conv in kept)
+    assert all(weight_is_int8(conv) for conv in convolutions[first:-last])
+    readers = {}
+    for node in quantized.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    for node in quantized.graph.node:  # only convolutions are quantized: each activation Q/DQ pair is at one
+        if node.op_type != 'QuantizeLinear' or node.input[0] not in made_by:
+            continue
+        dequantized = [d for d in readers.get(node.output[0], []) if d.op_type == 'DequantizeLinear']
+        around_conv = made_by[node.input[0]].op_type == 'Conv' or any(
+            r.op_type == 'Conv' for d in dequantized for r in readers.get(d.output[0], []))
+        assert around_conv, node.name
+    assert DEFAULT_RECIPE.float_residuals
+    fp32_graph = str(next(tmp_path.glob('generator.onnx')))
+    assert sorted(fp32_nodes(fp32_graph, DEFAULT_RECIPE)) == sorted(conv.name for conv in kept)
+
+
+def test_float_residuals_rewires_only_activation_reads_of_residual_ops():
+    from onnx import helper
+
+    from ddrsr.inference.quantize import float_residual_inputs
+
+    nodes = [helper.make_node('QuantizeLinear', ['x', 's', 'z'], ['x_q'], name='q'),
+             helper.make_node('DequantizeLinear', ['x_q', 's', 'z'], ['x_dq'], name='dq'),
+             helper.make_node('DequantizeLinear', ['w_q', 's', 'z'], ['w_dq'], name='wdq'),
+             helper.make_node('Conv', ['x_dq', 'w_dq'], ['y'], name='conv'),
+             helper.make_node('Add', ['x_dq', 'y'], ['out'], name='add'),
+             helper.make_node('Mul', ['w_dq', 'y'], ['out2'], name='mul'),
+             helper.make_node('QuantizeLinear', ['y', 's', 'z'], ['y_q'], name='yq'),
+             helper.make_node('DequantizeLinear', ['y_q', 's', 'z'], ['y_dq'], name='ydq'),
+             helper.make_node('Mul', ['y_dq', 's'], ['out3'], name='scale')]
+    graph = helper.make_graph(nodes, 'g', [], [])
+    assert float_residual_inputs(graph) == 1
+    by_name = {node.name: node for node in graph.node}
+    assert list(by_name['add'].input) == ['x', 'y']  # the skip connection reads fp32
+    assert list(by_name['conv'].input) == ['x_dq', 'w_dq']  # the convolution keeps its int8 input
+    assert list(by_name['mul'].input) == ['w_dq', 'y']  # a weight's dequantization is not an activation
+    assert list(by_name['scale'].input) == ['y_dq', 's']  # an int8 convolution's output stays int8 for its kernel
+
+
+def test_int8_recipes_have_their_own_cache_files_and_a_misspelt_node_is_an_error(tmp_path):
+    from ddrsr.inference import quantize
+
+    recipe = quantize.Int8Recipe(method='minmax', keep_fp32=('/model/no_such_layer/*',))
+    assert recipe.key() != quantize.DEFAULT_RECIPE.key()
+    assert quantize.Int8Recipe().key() == quantize.Int8Recipe().key()
+    _int8(tiny_ddr_net(), tmp_path)
+    with pytest.raises(DDRSRError, match='no_such_layer'):
+        quantize.fp32_nodes(str(next(tmp_path.glob('generator.onnx'))), recipe)
+    with pytest.raises(DDRSRError, match='calibration method'):
+        quantize.Int8Recipe(method='entropy')
+
+
+def test_precision_ends_are_the_first_and_last_convolutions_in_execution_order():
+    from torch import nn
+
+    from ddrsr.inference.precision_ends import convolutions_in_execution_order, end_convolutions
+
+    class Backwards(nn.Module):  # registered in the reverse of the order it runs them
+        def __init__(self):
+            super().__init__()
+            self.late, self.middle, self.early = (nn.Conv2d(3, 3, 3, padding=1) for _ in range(3))
+
+        def forward(self, x):
+            return self.late(self.middle(self.early(x)))
+
+    net = Backwards()
+    assert convolutions_in_execution_order(net) == [net.early, net.middle, net.late]
+    assert end_convolutions(net, (1, 1)) == [net.early, net.late]
+    ddr = tiny_ddr_net()
+    ends = end_convolutions(ddr)
+    assert ends[0] is ddr.conv_first and all(not any(m is e for m in ddr.encoder.modules()) for e in ends)
+    assert len(ends) == 3
+
+
+@needs_bf16
+def test_bf16_runs_the_end_convolutions_in_fp32_and_the_rest_in_bf16(photo):
+    from ddrsr.inference.precision_ends import end_convolutions
+
+    net = tiny_ddr_net()
+    up = Upsampler(model=LoadedModel.from_module(net), device='cpu', backend='torch', precision='bf16')
+    dtypes = {}
+    convolutions = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and
+                    not any(m is e for e in net.encoder.modules())]
+    def record(module, args, output):
+        dtypes.setdefault(module, output.dtype)  # returns None: a hook's return value would replace the output
+
+    hooks = [m.register_forward_hook(record) for m in convolutions]
+    up.enhance(photo)
+    for hook in hooks:
+        hook.remove()
+    ends = end_convolutions(net)
+    assert all(dtypes[m] == torch.float32 for m in ends)
+    assert all(dtypes[m] == torch.bfloat16 for m in convolutions if not any(m is e for e in ends))
+    with torch.no_grad():  # outside autocast the same layers are untouched: an fp32 caller sees fp32 throughout
+        assert net.conv_first(torch.rand(1, 3, 8, 8)).dtype == torch.float32

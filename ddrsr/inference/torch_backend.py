@@ -84,8 +84,9 @@ class TorchBackend:
 
     In fp16 the network runs as a half copy while the fp32 original stays on the CPU: casting the half
     copy back would not undo weights that overflowed to Inf, and the fp32 fallback must be exact. In bf16 the
-    fp32 weights stay and the forward runs under ``torch.autocast`` (convolutions in bf16, accumulation in fp32);
-    bf16 has fp32's range, so it needs no NaN fallback.
+    fp32 weights stay and the forward runs under ``torch.autocast`` (convolutions in bf16, accumulation in fp32),
+    except the first and the last two convolutions, which read and write the pixels and stay fp32
+    (``ddrsr.inference.precision_ends``); bf16 has fp32's range, so it needs no NaN fallback.
 
     With ``channels_last`` the weights and every input are NHWC in memory. oneDNN then runs the
     convolutions without reordering each activation (1.15x faster for the lite RRDBNet-DDR on the CPU in
@@ -107,6 +108,12 @@ class TorchBackend:
         else:
             self._fp32 = None
             self.model = model.to(device).to(memory_format=self.memory_format)
+        self._fp32_ends = []
+        if precision == 'bf16':  # the pixel-facing convolutions stay fp32 (ddrsr.inference.precision_ends)
+            from ddrsr.inference.precision_ends import end_convolutions, keep_fp32_under_autocast
+
+            self._fp32_ends = end_convolutions(self.model)
+            keep_fp32_under_autocast(self._fp32_ends)
 
     @property
     def half(self):

@@ -27,7 +27,8 @@ class DDRSRModel(CrashSafeMixin, SafeLoadingMixin, DDRChiValidationMixin, Distil
       frozen encoder of ``net_g`` (and of ``net_g_ema``) after any ``pretrain_network_g``, so a plain
       RRDBNet checkpoint can initialise the rest.
     * ``degradation:`` configures the on-device random degradation.
-    * ``train.distill_opt`` adds a loss towards a teacher's output (``DistillPoolDataset`` batches).
+    * ``train.distill_opt`` adds a loss towards a teacher's output (``DistillPoolDataset`` batches), and
+      ``train.anchor_opt`` one towards the starting network's output on the other samples (``distillation``).
     * ``train.frozen`` / ``train.lr_scale`` freeze or slow down parts of the generator (``param_groups``).
     """
 

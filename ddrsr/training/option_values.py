@@ -24,6 +24,7 @@ VALUE_TYPES = {
     'logger': {'print_freq': WHOLE, 'save_checkpoint_freq': WHOLE, 'use_tb_logger': BOOL},
     'path': {'strict_load_g': BOOL, 'strict_load_d': BOOL, 'param_key_g': STR, 'param_key_d': STR,
              'pretrain_network_g': STR, 'pretrain_network_d': STR, 'pretrain_network_encoder': STR,
+             'pretrain_network_anchor': STR, 'param_key_anchor': STR, 'strict_load_anchor': BOOL,
              'resume_state': STR},
 }
 DATASET_TYPES = {'name': STR, 'type': STR, 'batch_size_per_gpu': INT, 'num_worker_per_gpu': INT,

@@ -16,14 +16,15 @@ TOP_KEYS = ('name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets',
             'distill_pool')  # read by scripts/make_distill_pool.py, not by BasicSR
 DISTILL_POOL_KEYS = ('source', 'teacher', 'detail', 'num_samples', 'batch_size', 'seed', 'teacher_precision')
 PATH_KEYS = ('pretrain_network_g', 'pretrain_network_d', 'strict_load_g', 'strict_load_d', 'param_key_g', 'param_key_d',
-             'resume_state', 'pretrain_network_encoder', 'param_key_g_exclude', 'experiments_root', 'models', 'training_states', 'log',
-             'visualization', 'results_root')
+             'resume_state', 'pretrain_network_encoder', 'param_key_g_exclude',
+             'pretrain_network_anchor', 'param_key_anchor', 'strict_load_anchor',  # ddrsr's DistillationMixin
+             'experiments_root', 'models', 'training_states', 'log', 'visualization', 'results_root')
 TRAIN_KEYS = ('ema_decay', 'optim_g', 'optim_d', 'scheduler', 'total_iter', 'warmup_iter', 'pixel_opt',
               'perceptual_opt', 'gan_opt', 'ldl_opt', 'net_d_iters', 'net_d_init_iters', 'gan_start_iter',
               'amp', 'channels_last', 'compile',  # ddrsr's FastStepMixin
               'frozen', 'lr_scale',  # ddrsr's ParamGroupsMixin
-              'distill_opt')  # ddrsr's DistillationMixin
-LOSS_SECTIONS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'ldl_opt', 'distill_opt')
+              'distill_opt', 'anchor_opt')  # ddrsr's DistillationMixin
+LOSS_SECTIONS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'ldl_opt', 'distill_opt', 'anchor_opt')
 VAL_KEYS = ('val_freq', 'save_img', 'metrics', 'pbar', 'suffix', 'ddr_chi')  # ddr_chi: ddrsr's CHI hook
 LOGGER_KEYS = ('print_freq', 'save_checkpoint_freq', 'use_tb_logger', 'wandb')
 # Keys BasicSR's dataloader builder and train loop read from every dataset block.
