@@ -26,10 +26,12 @@ MODELS = {
     'rrdb_ddr_real_x4_lite': {
         'file': 'rrdb_ddr_real_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (real photos, default)',
         'description': 'RRDBNet-DDR for real photos: blur + resize + noise + JPEG (lite, 2 CPU cores)',
-        # v3 (2026-11-30): SR = bicubic + learned residual, guided by the blind encoder (weights/README.md).
-        'arch': {**_LITE_DDR, 'global_residual': 'bicubic'}, 'options': 'options/train_rrdb_ddr_real_x4_lite_v3.yml',
-        # --precision auto on a CPU with native bf16: 1.78x torch fp32, within 0.01 dB on every spec and +0.003 jpeg30
-        # blockiness (docs/BENCHMARKS_PRECISION.md, budget 0.05 dB); int8 (-0.43 dB) is outside its budget.
+        # v8 (2026-12-04): SR = bicubic + learned residual, guided by the blind encoder; v3 distilled from
+        # rrdb_ddr_real_x4 on JPEG samples with an anchor to v3 elsewhere (weights/README.md).
+        'arch': {**_LITE_DDR, 'global_residual': 'bicubic'}, 'options': 'options/train_rrdb_ddr_real_x4_lite_v8.yml',
+        # --precision auto on a CPU with native bf16: 1.54x torch fp32, within 0.01 dB on every spec and +0.001 jpeg30
+        # blockiness (docs/BENCHMARKS_PRECISION.md, budget 0.05 dB). int8 is within its budget too (-0.09 dB) but on
+        # onnxruntime no faster than its fp32 (0.70x torch fp32), so auto keeps bf16.
         'cpu_precision': 'bf16',
     },
     'rrdb_ddr_real_x4': {
@@ -45,6 +47,10 @@ MODELS = {
         # measured better than keeping them). Default 0.75: the lowest swept detail whose jpeg30 output is deblocked
         # (blockiness <= 1.10; scripts/detail_sweep.py, weights/README.md).
         'detail': {'base': 'realesrgan_x4plus', 'default': 0.75, 'fade': ['style_mods'], 'style': 'fade'},
+        # --precision auto on a CPU with native bf16: 1.74x torch fp32, worst spec -0.05 dB (clean), at its budget,
+        # with the first and last two convolutions in fp32 (with them in bf16 too: 2.09x but -0.18 dB); int8 loses
+        # 2.07 dB and is never picked (docs/BENCHMARKS_PRECISION.md).
+        'cpu_precision': 'bf16',
     },
     'rrdb_ddr_bn_x4_lite': {
         'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',
