@@ -13,6 +13,7 @@ onnxruntime fp32, onnxruntime int8, and OpenVINO fp32/bf16/int8 on the same grap
 Peak RSS is measured for the 8K tiled check (``memory_bench.bench_big_image``) per precision, in a fresh process
 each, for the models listed in ``big_models`` (a full-size model takes ~15 minutes per 8K photo on 2 cores).
 """
+import functools
 import os
 
 import torch
@@ -105,7 +106,7 @@ def bench_precision(models, size=96, repeats=5, warmup=1, onnx_dir=None, hr=None
                     yield 'openvino', precision, upsampler
 
         for backend, precision, upsampler in upsamplers():
-            timing = timed(lambda: upsampler.enhance_tensor(photo), repeats, warmup)
+            timing = timed(functools.partial(upsampler.enhance_tensor, photo), repeats, warmup)
             row = {'model': token, 'backend': backend, 'precision': precision, 'median_s': timing['median_s'],
                    'runs_s': timing['runs_s'], 's_per_lr_mp': timing['median_s'] / (size * size / 1e6)}
             if hr:

@@ -345,8 +345,8 @@ def _engine_comparison(p):
     """OpenVINO against onnxruntime on the same graph, per model and precision (bf16 against torch's bf16, since
     onnxruntime's CPU provider has no bf16 path), as sentences under the table."""
     if not p.get('openvino'):
-        return ['', 'OpenVINO: not installed in this run (`pip install openvino` adds its rows: the same ONNX graphs '
-                'on the other maintained CPU engine with bf16 and int8 kernels).']
+        return ['', 'OpenVINO: not compared in this run (it compares where `openvino` is installed, except in '
+                '`--quick` runs: the same ONNX graphs on the other maintained CPU engine with bf16 and int8 kernels).']
     by_key = {(r['model'], r['backend'], r['precision']): r for r in p['rows']}
     ours = {'fp32': 'onnx', 'int8': 'onnx', 'bf16': 'torch'}
     parts = []
