@@ -10,6 +10,7 @@ ranges, convolutions only) and 0.09 with the same ends kept.
 Works on any ``nn.Module``: the ends are found by running it once on a small input and recording the order in
 which its ``Conv2d`` layers run (registration order need not be execution order).
 """
+import functools
 from typing import List, Optional, Tuple
 
 import torch
@@ -67,22 +68,11 @@ def _fp32_forward(forward, *args, **kwargs):
 
 def keep_fp32_under_autocast(modules: List[nn.Module]) -> None:
     """Make each module run in fp32 inside an autocast region (its inputs cast to float); outside one, and for
-    any other caller of the same modules, nothing changes. Idempotent; :func:`release` undoes it."""
+    any other caller of the same modules, nothing changes. Idempotent."""
     for module in modules:
         if not getattr(module, _MARK, False):
-            import functools
-
             module.forward = functools.partial(_fp32_forward, module.forward)
             setattr(module, _MARK, True)
 
 
-def release(modules: List[nn.Module]) -> None:
-    """Undo :func:`keep_fp32_under_autocast`."""
-    for module in modules:
-        if getattr(module, _MARK, False):
-            del module.forward
-            delattr(module, _MARK)
-
-
-__all__ = ['FULL_PRECISION_ENDS', 'convolutions_in_execution_order', 'end_convolutions', 'keep_fp32_under_autocast',
-           'release']
+__all__ = ['FULL_PRECISION_ENDS', 'convolutions_in_execution_order', 'end_convolutions', 'keep_fp32_under_autocast']

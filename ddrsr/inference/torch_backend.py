@@ -108,12 +108,10 @@ class TorchBackend:
         else:
             self._fp32 = None
             self.model = model.to(device).to(memory_format=self.memory_format)
-        self._fp32_ends = []
         if precision == 'bf16':  # the pixel-facing convolutions stay fp32 (ddrsr.inference.precision_ends)
             from ddrsr.inference.precision_ends import end_convolutions, keep_fp32_under_autocast
 
-            self._fp32_ends = end_convolutions(self.model)
-            keep_fp32_under_autocast(self._fp32_ends)
+            keep_fp32_under_autocast(end_convolutions(self.model))
 
     @property
     def half(self):

@@ -63,24 +63,25 @@ class DistillationMixin:
         self.distill_weight = data['distill_weight'].to(self.device) if 'distill_weight' in data else None
 
     def _chosen(self, batch_size, device):
-        """Which samples the teacher is a target for (all of them when the batch does not say)."""
-        if getattr(self, 'distill_weight', None) is None:
-            return torch.ones(batch_size, dtype=torch.bool, device=device)
+        """Which samples the teacher is a target for: none without a teacher, all when the batch does not say."""
+        if getattr(self, 'teacher', None) is None or getattr(self, 'distill_weight', None) is None:
+            return torch.full((batch_size, ), getattr(self, 'teacher', None) is not None, dtype=torch.bool,
+                              device=device)
         return self.distill_weight > 0
 
     def extra_losses(self, output):
         losses = super().extra_losses(output)
-        if getattr(self, 'cri_distill', None) is not None and getattr(self, 'teacher', None) is not None:
-            chosen = self._chosen(len(output), output.device)
-            losses['l_distill'] = (self.cri_distill(output[chosen].float(), self.teacher[chosen]) if bool(chosen.any())
-                                   else torch.zeros((), device=output.device))
+        chosen = self._chosen(len(output), output.device)
+        zero = torch.zeros((), device=output.device)
+        if getattr(self, 'cri_distill', None) is not None and self.teacher is not None:
+            losses['l_distill'] = self.cri_distill(output[chosen].float(), self.teacher[chosen]) \
+                if bool(chosen.any()) else zero
         if getattr(self, 'cri_anchor', None) is not None:
-            kept = ~self._chosen(len(output), output.device) if self.teacher is not None else \
-                torch.ones(len(output), dtype=torch.bool, device=output.device)
+            kept = ~chosen
             if bool(kept.any()):
                 with torch.no_grad():
                     target = self.net_anchor(self.lq[kept]).float()
                 losses['l_anchor'] = self.cri_anchor(output[kept].float(), target)
             else:
-                losses['l_anchor'] = torch.zeros((), device=output.device)
+                losses['l_anchor'] = zero
         return losses
