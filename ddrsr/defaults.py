@@ -36,6 +36,9 @@ DEFAULT_EMBED_CROP = 512
 #: Inference backends and precisions (``ddrsr.inference.upsampler``, ``ddrsr.inference.torch_backend``).
 BACKENDS = ('auto', 'torch', 'onnx')
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16', 'int8')
+#: How many convolutions at the start and at the end of a network stay fp32 when the rest runs in bf16 or int8
+#: (``ddrsr.inference.precision_ends``); a model's descriptor may declare fewer for bf16 (``LoadedModel``).
+FULL_PRECISION_ENDS = (1, 2)
 
 #: The named degradation specs of the validation sets (``ddrsr.data.degradations.parse_spec``).
 NAMED_SPECS = ('clean', 'blur2', 'blur4', 'noise20', 'blur2_noise20', 'jpeg30', 'jpeg50')

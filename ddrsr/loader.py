@@ -16,6 +16,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union, cast
 import torch
 from torch import nn
 
+from ddrsr.defaults import FULL_PRECISION_ENDS
 from ddrsr.errors import DDRSRError
 
 # Architecture type -> (supports_tiling, supports_half). Tiling: every ddrsr network is convolutional; an
@@ -45,6 +46,10 @@ class LoadedModel:
             were composed (``ddrsr.weights.delta``); None for a model without a detail knob.
         cpu_precision (str): what ``precision='auto'`` runs on a CPU with native bf16: ``'bf16'`` where the
             measured speed-up and quality loss allow it (the zoo entry's ``cpu_precision``), else ``'fp32'``.
+        bf16_fp32_ends (tuple): how many convolutions at the start and at the end stay fp32 when the network runs
+            in bf16 (``ddrsr.inference.precision_ends``). The default keeps the first and the last two, which a
+            model that is unmeasured needs to be safe; a zoo entry whose measurement shows no loss without them
+            declares ``(0, 0)`` and runs faster.
 
     >>> from ddrsr.archs import RRDBNetDDR
     >>> loaded = LoadedModel.from_module(RRDBNetDDR(num_feat=8, num_block=1, num_grow_ch=4, use_ddr=False))
@@ -64,6 +69,7 @@ class LoadedModel:
     weights: Optional[str] = None
     detail: Optional[float] = None
     cpu_precision: str = 'fp32'
+    bf16_fp32_ends: Tuple[int, int] = FULL_PRECISION_ENDS
 
     @property
     def has_clean_embedding(self) -> bool:
@@ -208,5 +214,7 @@ def load(model: Union[str, Mapping[str, Any], None] = None, weights: Optional[st
         name = name or zoo_name
     network = network.eval().requires_grad_(False).to(torch.device(device))
     loaded = LoadedModel.from_module(network, scale=scale, name=name)
-    cpu_precision = 'fp32' if opt is not None or isinstance(model, dict) else entry.get('cpu_precision', 'fp32')
-    return dataclasses.replace(loaded, arch=arch, weights=path, detail=detail, cpu_precision=cpu_precision)
+    declared = {} if opt is not None or isinstance(model, dict) else entry
+    return dataclasses.replace(loaded, arch=arch, weights=path, detail=detail,
+                               cpu_precision=declared.get('cpu_precision', 'fp32'),
+                               bf16_fp32_ends=tuple(declared.get('bf16_fp32_ends', FULL_PRECISION_ENDS)))

@@ -29,10 +29,11 @@ MODELS = {
         # v8 (2026-12-04): SR = bicubic + learned residual, guided by the blind encoder; v3 distilled from
         # rrdb_ddr_real_x4 on JPEG samples with an anchor to v3 elsewhere (weights/README.md).
         'arch': {**_LITE_DDR, 'global_residual': 'bicubic'}, 'options': 'options/train_rrdb_ddr_real_x4_lite_v8.yml',
-        # --precision auto on a CPU with native bf16: 1.54x torch fp32, within 0.01 dB on every spec and +0.001 jpeg30
-        # blockiness (docs/BENCHMARKS_PRECISION.md, budget 0.05 dB). int8 is within its budget too (-0.09 dB) but on
-        # onnxruntime no faster than its fp32 (0.70x torch fp32), so auto keeps bf16.
-        'cpu_precision': 'bf16',
+        # --precision auto on a CPU with native bf16 (docs/BENCHMARKS_PRECISION.md, budget 0.05 dB per spec). Every
+        # convolution runs in bf16: keeping the end convolutions fp32 bought nothing measurable (worst spec -0.002
+        # against -0.008 dB without) and cost 1.44x in time on a 256² tile, the HR-resolution ones being a large
+        # share of a lite network's arithmetic.
+        'cpu_precision': 'bf16', 'bf16_fp32_ends': (0, 0),
     },
     'rrdb_ddr_real_x4': {
         # Real-ESRGAN's x4plus trunk, steered by the blind lite encoder through a StyleMod per block; fine-tuned

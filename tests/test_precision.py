@@ -326,3 +326,29 @@ def test_bf16_runs_the_end_convolutions_in_fp32_and_the_rest_in_bf16(photo):
     assert all(dtypes[m] == torch.bfloat16 for m in convolutions if not any(m is e for e in ends))
     with torch.no_grad():  # outside autocast the same layers are untouched: an fp32 caller sees fp32 throughout
         assert net.conv_first(torch.rand(1, 3, 8, 8)).dtype == torch.float32
+
+
+@needs_bf16
+def test_a_model_that_declares_no_bf16_ends_runs_every_convolution_in_bf16(photo):
+    import dataclasses
+
+    net = tiny_ddr_net()
+    loaded = dataclasses.replace(LoadedModel.from_module(net), bf16_fp32_ends=(0, 0))
+    up = Upsampler(model=loaded, device='cpu', backend='torch', precision='bf16')
+    dtypes = []
+    hooks = [m.register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
+             for m in net.modules() if isinstance(m, torch.nn.Conv2d) and
+             not any(m is e for e in net.encoder.modules())]
+    up.enhance(photo)
+    for hook in hooks:
+        hook.remove()
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+
+
+def test_zoo_models_declare_their_bf16_ends():
+    from ddrsr.defaults import FULL_PRECISION_ENDS
+    from ddrsr.loader import load
+
+    # the lite default was measured without them (docs/BENCHMARKS_PRECISION.md); an unmeasured model keeps them
+    assert load('rrdb_ddr_real_x4_lite', device='cpu').bf16_fp32_ends == (0, 0)
+    assert LoadedModel.from_module(tiny_ddr_net()).bf16_fp32_ends == FULL_PRECISION_ENDS

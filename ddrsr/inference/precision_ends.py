@@ -16,8 +16,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import nn
 
-#: How many convolutions at the start and at the end of a network stay at full precision.
-FULL_PRECISION_ENDS: Tuple[int, int] = (1, 2)
+from ddrsr.defaults import FULL_PRECISION_ENDS
 _MARK = '_ddrsr_fp32_island'
 
 

@@ -14,7 +14,7 @@ import torch
 
 from ddrsr.errors import DDRSRError
 
-from ddrsr.defaults import PRECISIONS  # noqa: E402
+from ddrsr.defaults import FULL_PRECISION_ENDS, PRECISIONS  # noqa: E402
 
 
 @functools.lru_cache(maxsize=None)
@@ -85,8 +85,9 @@ class TorchBackend:
     In fp16 the network runs as a half copy while the fp32 original stays on the CPU: casting the half
     copy back would not undo weights that overflowed to Inf, and the fp32 fallback must be exact. In bf16 the
     fp32 weights stay and the forward runs under ``torch.autocast`` (convolutions in bf16, accumulation in fp32),
-    except the first and the last two convolutions, which read and write the pixels and stay fp32
-    (``ddrsr.inference.precision_ends``); bf16 has fp32's range, so it needs no NaN fallback.
+    except the ``fp32_ends`` convolutions at the start and at the end, which read and write the pixels and stay
+    fp32 (``ddrsr.inference.precision_ends``; the model's descriptor says how many, ``LoadedModel.bf16_fp32_ends``);
+    bf16 has fp32's range, so it needs no NaN fallback.
 
     With ``channels_last`` the weights and every input are NHWC in memory. oneDNN then runs the
     convolutions without reordering each activation (1.15x faster for the lite RRDBNet-DDR on the CPU in
@@ -94,7 +95,7 @@ class TorchBackend:
     comes back NHWC too, so ``output[0].permute(1, 2, 0)`` is an (H, W, C) array without a copy.
     """
 
-    def __init__(self, model, device, precision='fp32', channels_last=True):
+    def __init__(self, model, device, precision='fp32', channels_last=True, fp32_ends=FULL_PRECISION_ENDS):
         if isinstance(precision, bool):  # the older signature: TorchBackend(model, device, half)
             precision = 'fp16' if precision else 'fp32'
         if precision not in PRECISIONS[1:]:
@@ -108,10 +109,10 @@ class TorchBackend:
         else:
             self._fp32 = None
             self.model = model.to(device).to(memory_format=self.memory_format)
-        if precision == 'bf16':  # the pixel-facing convolutions stay fp32 (ddrsr.inference.precision_ends)
+        if precision == 'bf16' and any(fp32_ends):  # pixel-facing convolutions stay fp32 (precision_ends)
             from ddrsr.inference.precision_ends import end_convolutions, keep_fp32_under_autocast
 
-            keep_fp32_under_autocast(end_convolutions(self.model))
+            keep_fp32_under_autocast(end_convolutions(self.model, tuple(fp32_ends)))
 
     @property
     def half(self):

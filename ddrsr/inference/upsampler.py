@@ -215,7 +215,8 @@ class Upsampler:
                 if self.precision_name == 'int8':  # auto chose int8: torch runs the model's fp32 instead
                     self.precision_name = 'fp32'
         if self.backend_name == 'torch':
-            self.backend = TorchBackend(network, self.device, self.precision_name, channels_last)
+            self.backend = TorchBackend(network, self.device, self.precision_name, channels_last,
+                                        fp32_ends=loaded.bf16_fp32_ends)
 
     @property
     def half(self) -> bool:
