@@ -115,10 +115,11 @@ def _precision_targets(p):
             continue  # the targets are ddrsr's own paths; OpenVINO's rows are a comparison (_engine_comparison)
         full = 'lite' not in r['model']
         goal = {'bf16': 2.0, 'int8': 3.0}.get(r['precision']) if full else None
-        if r['precision'] == 'int8' and not full:  # the lite default against today's --backend auto (onnx fp32)
+        if not full and r['precision'] != 'fp32':  # the lite default against today's --backend auto (onnx fp32)
             onnx = by_key.get((r['model'], 'onnx', 'fp32'))
             ratio = onnx['median_s'] / r['median_s'] if onnx else None
-            rows.append({'target': f'{r["model"]}: int8 >= 1.5x today\'s --backend auto (onnxruntime fp32)',
+            rows.append({'target': f'{r["model"]}: {r["precision"]} >= 1.5x today\'s --backend auto '
+                                   '(onnxruntime fp32)',
                          'figure': _x(ratio), 'met': None if ratio is None else ratio >= 1.5,
                          'why': f'{_x(r["vs_fp32_torch"])} torch fp32, one {p["size"]}² photo in one process'})
         elif goal:

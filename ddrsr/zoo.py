@@ -48,10 +48,12 @@ MODELS = {
         # measured better than keeping them). Default 0.75: the lowest swept detail whose jpeg30 output is deblocked
         # (blockiness <= 1.10; scripts/detail_sweep.py, weights/README.md).
         'detail': {'base': 'realesrgan_x4plus', 'default': 0.75, 'fade': ['style_mods'], 'style': 'fade'},
-        # --precision auto on a CPU with native bf16: 1.74x torch fp32, worst spec -0.05 dB (clean), at its budget,
-        # with the first and last two convolutions in fp32 (with them in bf16 too: 2.09x but -0.18 dB); int8 loses
-        # 2.07 dB and is never picked (docs/BENCHMARKS_PRECISION.md).
-        'cpu_precision': 'bf16',
+        # --precision auto on a CPU with native bf16 (docs/BENCHMARKS_PRECISION.md): the last two convolutions (the
+        # HR ones) stay fp32. Measured on a 128² photo and the validation crops (worst spec, clean): every
+        # convolution in bf16 2.16x torch fp32 but -0.17 dB; the first and the last two fp32 1.79x, -0.05 dB; the
+        # last two only 2.00x, -0.05 dB (the first one in fp32 makes the trunk's running sum fp32, which costs
+        # casts at every block and buys nothing). int8 is outside its budget and never picked.
+        'cpu_precision': 'bf16', 'bf16_fp32_ends': (0, 2),
     },
     'rrdb_ddr_bn_x4_lite': {
         'file': 'rrdb_ddr_bn_x4_lite.pth', 'scale': 4, 'label': 'RRDB-DDR (b+n)',

@@ -176,3 +176,17 @@ def test_engine_comparison_reads_openvino_against_ddrsrs_path_for_each_precision
     line = _engine_comparison({'openvino': '2026.4.1', 'rows': rows})[-1]
     assert 'OpenVINO 2026.4.1' in line
     assert 'm bf16: 2.00× torch' in line and 'm fp32: 1.50× onnxruntime' in line and 'm int8: 3.00× onnxruntime' in line
+
+
+def test_precision_targets_read_the_lite_model_against_onnx_fp32_and_the_full_one_against_torch_fp32():
+    from benchmarks.report import _precision_targets
+
+    rows = [{'model': model, 'backend': b, 'precision': p, 'median_s': t, 'vs_fp32_torch': ref / t}
+            for model, ref in (('m_lite', 4.0), ('m', 4.0)) for b, p, t in (
+                ('torch', 'fp32', 4.0), ('torch', 'bf16', 2.0), ('onnx', 'fp32', 3.0), ('onnx', 'int8', 2.5))]
+    targets = {t['target']: t for t in _precision_targets({'size': 96, 'rows': rows})}
+    lite_bf16 = targets["m_lite: bf16 >= 1.5x today's --backend auto (onnxruntime fp32)"]
+    assert lite_bf16['figure'] == '1.50×' and lite_bf16['met']
+    assert not targets["m_lite: int8 >= 1.5x today's --backend auto (onnxruntime fp32)"]['met']  # 1.2x
+    assert targets['m: bf16 >= 2.0x fp32 torch']['met'] and not targets['m: int8 >= 3.0x fp32 torch']['met']
+    assert not any(t.startswith('m_lite: fp32') or t.startswith('m: fp32') for t in targets)

@@ -345,10 +345,22 @@ def test_a_model_that_declares_no_bf16_ends_runs_every_convolution_in_bf16(photo
     assert dtypes and set(dtypes) == {torch.bfloat16}
 
 
+@needs_bf16
+def test_bf16_leaves_the_embedding_as_fp32_computes_it(photo):
+    from ddrsr.inference.torch_backend import TorchBackend
+
+    net = tiny_ddr_net()
+    lq = torch.rand(1, 3, 24, 24)
+    fp32 = TorchBackend(net, torch.device('cpu'), 'fp32').encode(lq)
+    bf16 = TorchBackend(net, torch.device('cpu'), 'bf16').encode(lq)
+    assert bf16.dtype == torch.float32 and torch.equal(bf16, fp32)
+
+
 def test_zoo_models_declare_their_bf16_ends():
     from ddrsr.defaults import FULL_PRECISION_ENDS
     from ddrsr.loader import load
 
     # the lite default was measured without them (docs/BENCHMARKS_PRECISION.md); an unmeasured model keeps them
     assert load('rrdb_ddr_real_x4_lite', device='cpu').bf16_fp32_ends == (0, 0)
+    assert load('rrdb_ddr_real_x4', device='cpu').bf16_fp32_ends == (0, 2)
     assert LoadedModel.from_module(tiny_ddr_net()).bf16_fp32_ends == FULL_PRECISION_ENDS

@@ -4,8 +4,12 @@ The first convolution reads pixels and the last ones write them: one bf16 or int
 photo itself, while inside the trunk it is averaged away by the following layers. They are a few % of the
 arithmetic (the HR convolution of x4plus is ~4 %). Measured on the validation crops (docs/BENCHMARKS_PRECISION.md):
 the full-size model in bf16 lost 0.18 dB on clean photos with every convolution in bf16, 0.27 with only the first
-kept in fp32, and 0.05 with the first and the last two kept; the lite model in int8 lost 0.12 dB (percentile
-ranges, convolutions only) and 0.09 with the same ends kept.
+kept in fp32, and 0.05 with the last two kept (with or without the first); the lite model in int8 lost 0.12 dB
+(percentile ranges, convolutions only) and 0.09 with the first and the last two kept.
+
+How many to keep is the model's to declare (``LoadedModel.bf16_fp32_ends``): under autocast an fp32 first
+convolution makes the trunk's skip path fp32, so every block then casts its inputs, which cost the lite model
+1.3x in time for nothing measurable; the lite default keeps none in bf16, the full-size model the last two.
 
 Works on any ``nn.Module``: the ends are found by running it once on a small input and recording the order in
 which its ``Conv2d`` layers run (registration order need not be execution order).

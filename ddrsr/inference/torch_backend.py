@@ -134,8 +134,12 @@ class TorchBackend:
         self.precision = 'fp32'
 
     def encode(self, lq):
-        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device (fp16 in fp16, else fp32: bf16 stays inside)."""
-        with self._autocast():
+        """``(1, 3, h, w)`` CPU -> embedding ``(1, D)`` on the device (fp16 in fp16, else fp32).
+
+        In bf16 the encoder runs in fp32, as it does for int8 (``ddrsr.inference.quantize``): it runs once per
+        photo, so it costs little, and the embedding (strength, ``ddrsr inspect``) does not move with the precision.
+        """
+        with torch.autocast(self.device.type, enabled=False):
             e = self.model.encode(lq.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
         if self.half and not torch.isfinite(e).all():
             raise NonFinite
