@@ -68,7 +68,7 @@ def _openvino_upsamplers(loaded, onnx_dir):
         yield precision, upsampler
 
 
-def bench_precision(models, size=96, repeats=5, warmup=1, onnx_dir=None, hr=None, meta_info=None, crop_size=192,
+def bench_precision(models, size=128, repeats=5, warmup=1, onnx_dir=None, hr=None, meta_info=None, crop_size=192,
                     specs=('clean', 'blur2', 'noise20', 'blur2_noise20', 'jpeg30'), progress=True, weights=None,
                     compare_openvino=True):
     """One row per model and ``(backend, precision)``; see the module docstring.

@@ -94,7 +94,9 @@ def build_parser(description=None):
     from ddrsr.zoo import DEFAULT_MODEL
     parser.add_argument('--precision_models', nargs='+', default=[DEFAULT_MODEL, 'rrdb_ddr_real_x4'],
                         help='models of the precision section (NAME@DETAIL for a detail knob)')
-    parser.add_argument('--precision_size', type=int, default=96, help='side of its timed LR photo (default: 96)')
+    parser.add_argument('--precision_size', type=int, default=128,
+                        help='side of its timed LR photo (default: 128; smaller photos weigh onnxruntime\'s '
+                             'fixed cost per run more)')
     parser.add_argument('--precision_crop', type=int, default=192,
                         help='HR crop of its quality columns, on the --analysis_hr validation photos (default: 192)')
     parser.add_argument('--precision_memory_models', nargs='*', default=[DEFAULT_MODEL],
