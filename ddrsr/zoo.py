@@ -48,11 +48,12 @@ MODELS = {
         # measured better than keeping them). Default 0.75: the lowest swept detail whose jpeg30 output is deblocked
         # (blockiness <= 1.10; scripts/detail_sweep.py, weights/README.md).
         'detail': {'base': 'realesrgan_x4plus', 'default': 0.75, 'fade': ['style_mods'], 'style': 'fade'},
-        # --precision auto on a CPU with native bf16 (docs/BENCHMARKS_PRECISION.md): the last two convolutions (the
-        # HR ones) stay fp32. Measured on a 128² photo and the validation crops (worst spec, clean): every
-        # convolution in bf16 2.16x torch fp32 but -0.17 dB; the first and the last two fp32 1.79x, -0.05 dB; the
-        # last two only 2.00x, -0.05 dB (the first one in fp32 makes the trunk's running sum fp32, which costs
-        # casts at every block and buys nothing). int8 is outside its budget and never picked.
+        # --precision auto on a CPU with native bf16: 1.78x torch fp32, worst spec -0.05 dB (clean), within budget
+        # (docs/BENCHMARKS_PRECISION.md), with the last two convolutions (the HR ones) in fp32. Compared on one 128²
+        # photo (best of 3) and the validation crops: every convolution in bf16 2.16x but -0.17 dB; the first and
+        # the last two fp32 1.79x, -0.05 dB; the last two only 2.00x, -0.05 dB (an fp32 first convolution makes the
+        # trunk's running sum fp32, which costs casts at every block and buys nothing). int8 is outside its budget
+        # and never picked.
         'cpu_precision': 'bf16', 'bf16_fp32_ends': (0, 2),
     },
     'rrdb_ddr_bn_x4_lite': {

@@ -64,16 +64,17 @@ class DistillationMixin:
 
     def _chosen(self, batch_size, device):
         """Which samples the teacher is a target for: none without a teacher, all when the batch does not say."""
-        if getattr(self, 'teacher', None) is None or getattr(self, 'distill_weight', None) is None:
-            return torch.full((batch_size, ), getattr(self, 'teacher', None) is not None, dtype=torch.bool,
-                              device=device)
+        if getattr(self, 'teacher', None) is None:
+            return torch.zeros(batch_size, dtype=torch.bool, device=device)
+        if getattr(self, 'distill_weight', None) is None:
+            return torch.ones(batch_size, dtype=torch.bool, device=device)
         return self.distill_weight > 0
 
     def extra_losses(self, output):
         losses = super().extra_losses(output)
         chosen = self._chosen(len(output), output.device)
         zero = torch.zeros((), device=output.device)
-        if getattr(self, 'cri_distill', None) is not None and self.teacher is not None:
+        if getattr(self, 'cri_distill', None) is not None and getattr(self, 'teacher', None) is not None:
             losses['l_distill'] = self.cri_distill(output[chosen].float(), self.teacher[chosen]) \
                 if bool(chosen.any()) else zero
         if getattr(self, 'cri_anchor', None) is not None:
